@@ -1,0 +1,5 @@
+import sys
+
+from disclosure_inbox.cli import main
+
+sys.exit(main())

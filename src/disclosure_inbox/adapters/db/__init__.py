@@ -1,0 +1,1 @@
+"""The store: SQLAlchemy 2 models and the engine; Alembic (``migrations/``) owns the schema."""

@@ -1,0 +1,155 @@
+"""Tables. Changing one means a new Alembic revision in ``migrations/versions``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from disclosure_inbox.adapters.db.types import UtcDateTime
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON()}
+
+
+class MailboxState(Base):
+    """Where intake stands in one IMAP mailbox."""
+
+    __tablename__ = "mailbox_state"
+
+    name: Mapped[str] = mapped_column(String(500), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime]
+
+
+class Report(Base):
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(40), unique=True)
+    year: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    severity: Mapped[str | None] = mapped_column(String(20))
+    reporter_address: Mapped[str] = mapped_column(String(320), index=True)
+    reporter_name: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
+
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="report", order_by="Message.id", foreign_keys="Message.report_id"
+    )
+
+    __table_args__ = (UniqueConstraint("year", "seq", name="uq_reports_year_seq"),)
+
+
+class Message(Base):
+    """Every message, inbound and outbound. Raw bytes live in the blob store by sha256."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(10))
+    # inbound: report | followup | quarantined; outbound: the outbox kind (ack, escalation, ...)
+    outcome: Mapped[str] = mapped_column(String(20), index=True)
+    message_id: Mapped[str | None] = mapped_column(String(1000), index=True)
+    sender_address: Mapped[str] = mapped_column(String(320))
+    sender_name: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(Text)
+    in_reply_to: Mapped[str] = mapped_column(Text, default="")
+    references: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[datetime]
+    raw_sha256: Mapped[str | None] = mapped_column(String(64))
+    raw_size: Mapped[int] = mapped_column(BigInteger)
+    # mail-parser | email (the fallback) | oversized | unparseable | failed
+    parse_outcome: Mapped[str] = mapped_column(String(20))
+    quarantine_reason: Mapped[str | None] = mapped_column(Text)
+    thread_rule: Mapped[str | None] = mapped_column(String(30))
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+
+    report: Mapped[Report | None] = relationship(
+        back_populates="messages", foreign_keys=[report_id]
+    )
+    attachments: Mapped[list[AttachmentRow]] = relationship(order_by="AttachmentRow.id")
+
+    __table_args__ = (
+        UniqueConstraint("direction", "raw_sha256", name="uq_messages_direction_sha"),
+        Index("ix_messages_msgid_sender", "message_id", "sender_address"),
+    )
+
+
+class MessageLocation(Base):
+    """Each place (mailbox, UIDVALIDITY, UID) a message was seen: the intake idempotency key."""
+
+    __tablename__ = "message_locations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    mailbox: Mapped[str] = mapped_column(String(500))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    # The bytes found at this place: a resend with the same Message-ID may differ slightly
+    # (other Received headers), and those bytes are kept too.
+    raw_sha256: Mapped[str] = mapped_column(String(64))
+    seen_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("mailbox", "uidvalidity", "uid", name="uq_locations_mailbox_uid"),
+    )
+
+
+class AttachmentRow(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
+class IntakeFailure(Base):
+    """Attempts at a message that failed to process; at the limit it is quarantined."""
+
+    __tablename__ = "intake_failures"
+
+    mailbox: Mapped[str] = mapped_column(String(500), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    uid: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    """Every decision, so that each one can be explained afterwards."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(50), index=True)
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"), index=True)
+    message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,0 +1,194 @@
+"""Queries and writes the service layer needs, on one SQLAlchemy engine.
+
+Every method takes the ``Session`` it works in, so the caller decides what one transaction
+holds (a message, its report, its location and its acknowledgement commit together).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from disclosure_inbox.adapters.db import engine as engine_mod
+from disclosure_inbox.adapters.db.models import (
+    AuditEntry,
+    IntakeFailure,
+    MailboxState,
+    Message,
+    MessageLocation,
+    Report,
+)
+from disclosure_inbox.domain.errors import StoreUnavailable
+from disclosure_inbox.domain.model import Direction, Outcome
+from disclosure_inbox.domain.refs import format_ref
+from disclosure_inbox.domain.threading import TaggedReport
+
+
+class SchemaOutOfDate(StoreUnavailable):
+    pass
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def from_url(cls, url: str) -> Store:
+        return cls(engine_mod.make_engine(url))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def check_schema(self) -> None:
+        try:
+            current = engine_mod.current_revision(self.engine)
+        except OperationalError as exc:
+            raise StoreUnavailable(f"database unreachable: {exc.orig}") from exc
+        head = engine_mod.head_revision(self.engine)
+        if current != head:
+            raise SchemaOutOfDate(
+                f"database schema is at {current or 'nothing'}, expected {head}: "
+                "run `disclosure-inbox db upgrade`"
+            )
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session that commits on success and rolls back on any error."""
+        session = self._sessions()
+        try:
+            with session.begin():
+                yield session
+        except OperationalError as exc:
+            raise StoreUnavailable(f"database error: {exc.orig}") from exc
+        finally:
+            session.close()
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Session]:
+        session = self._sessions()
+        try:
+            yield session
+        except OperationalError as exc:
+            raise StoreUnavailable(f"database error: {exc.orig}") from exc
+        finally:
+            session.close()
+
+    # --- intake state -------------------------------------------------------------------
+
+    @staticmethod
+    def mailbox_state(session: Session, name: str) -> MailboxState | None:
+        return session.get(MailboxState, name)
+
+    @staticmethod
+    def location(
+        session: Session, mailbox: str, uidvalidity: int, uid: int
+    ) -> MessageLocation | None:
+        return session.scalars(
+            select(MessageLocation).where(
+                MessageLocation.mailbox == mailbox,
+                MessageLocation.uidvalidity == uidvalidity,
+                MessageLocation.uid == uid,
+            )
+        ).first()
+
+    @staticmethod
+    def inbound_by_sha(session: Session, sha: str) -> Message | None:
+        return session.scalars(
+            select(Message).where(Message.direction == Direction.INBOUND, Message.raw_sha256 == sha)
+        ).first()
+
+    @staticmethod
+    def inbound_by_message_id(session: Session, message_id: str, sender: str) -> Message | None:
+        return session.scalars(
+            select(Message).where(
+                Message.message_id == message_id,
+                Message.sender_address == sender,
+                Message.direction == Direction.INBOUND,
+            )
+        ).first()
+
+    @staticmethod
+    def reports_by_message_ids(session: Session, ids: Iterable[str]) -> dict[str, int]:
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            return {}
+        rows = session.execute(
+            select(Message.message_id, Message.report_id).where(
+                Message.message_id.in_(ids), Message.report_id.is_not(None)
+            )
+        )
+        return {mid: rid for mid, rid in rows if mid and rid is not None}
+
+    @staticmethod
+    def reports_by_ref(session: Session, refs: Iterable[str]) -> dict[str, TaggedReport]:
+        refs = list(dict.fromkeys(refs))
+        if not refs:
+            return {}
+        rows = session.execute(
+            select(Report.ref, Report.id, Report.reporter_address).where(Report.ref.in_(refs))
+        )
+        return {ref: TaggedReport(rid, addr) for ref, rid, addr in rows}
+
+    @staticmethod
+    def next_report_ref(session: Session, prefix: str, year: int) -> tuple[str, int]:
+        # One intake writer at a time (the leader on PostgreSQL; one process on SQLite); the
+        # unique (year, seq) constraint is the backstop if that ever fails.
+        last = session.scalar(select(func.max(Report.seq)).where(Report.year == year)) or 0
+        return format_ref(prefix, year, last + 1), last + 1
+
+    @staticmethod
+    def failure(session: Session, mailbox: str, uidvalidity: int, uid: int) -> IntakeFailure | None:
+        return session.get(IntakeFailure, (mailbox, uidvalidity, uid))
+
+    @staticmethod
+    def audit(
+        session: Session,
+        at: datetime,
+        action: str,
+        *,
+        actor: str = "system",
+        report_id: int | None = None,
+        message_pk: int | None = None,
+        **detail: Any,
+    ) -> None:
+        session.add(
+            AuditEntry(
+                at=at,
+                actor=actor,
+                action=action,
+                report_id=report_id,
+                message_pk=message_pk,
+                detail=detail,
+            )
+        )
+
+    # --- reading ------------------------------------------------------------------------
+
+    @staticmethod
+    def report_by_ref(session: Session, ref: str) -> Report | None:
+        return session.scalars(select(Report).where(Report.ref == ref)).first()
+
+    @staticmethod
+    def counts(session: Session) -> dict[str, int]:
+        def count(*where: Any) -> int:
+            return int(session.scalar(select(func.count()).select_from(Message).where(*where)) or 0)
+
+        inbound = Message.direction == Direction.INBOUND
+        return {
+            "messages": count(inbound),
+            "reports": int(session.scalar(select(func.count()).select_from(Report)) or 0),
+            "followups": count(inbound, Message.outcome == Outcome.FOLLOWUP),
+            "quarantined": count(inbound, Message.outcome == Outcome.QUARANTINED),
+        }
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)

@@ -1,0 +1,257 @@
+"""Parse raw RFC 5322 bytes into a ParsedMessage.
+
+mail-parser first; when it raises, the standard library's ``email`` (compat32, which tolerates
+nearly anything). Neither path may raise for any input: the caller quarantines only when even
+the fallback fails, which would be a bug.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import email
+import email.header
+import email.parser
+import email.policy
+import email.utils
+import logging
+import re
+import unicodedata
+from datetime import datetime
+from email.message import Message
+from html.parser import HTMLParser
+from typing import Any
+
+import mailparser
+
+from disclosure_inbox.domain.model import Attachment, ParsedMessage
+
+log = logging.getLogger(__name__)
+# mail-parser warns about every part it does not handle (PGP, delivery reports): noise here.
+logging.getLogger("mailparser").setLevel(logging.ERROR)
+
+MAX_HEADER_CHARS = 4000
+_MSGID = re.compile(r"<([^<>\s]{1,900})>")
+_FOLD = re.compile(r"\r?\n[ \t]+")
+
+
+def clean_text(value: str) -> str:
+    """Make text storable anywhere: no NUL (PostgreSQL rejects it), no lone surrogates."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
+def decode_header(value: Any) -> str:
+    """Decode RFC 2047 words; never raise. Folding becomes one space."""
+    if value is None:
+        return ""
+    text = str(value)
+    # An unknown charset or a broken encoded word: keep the text as written.
+    with contextlib.suppress(Exception):
+        text = str(email.header.make_header(email.header.decode_header(text)))
+    return clean_text(_FOLD.sub(" ", text)).strip()[:MAX_HEADER_CHARS]
+
+
+def message_ids(value: str) -> tuple[str, ...]:
+    """The ``<id>`` tokens of a Message-ID, In-Reply-To or References header, brackets kept."""
+    return tuple(f"<{m}>" for m in _MSGID.findall(value or ""))
+
+
+def safe_filename(name: str | None, index: int) -> str:
+    """A file name that is safe to show and to write: no path, no controls, bounded."""
+    name = unicodedata.normalize("NFKC", clean_text(name or ""))
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = re.sub(r"[^\w.\-+() ]", "_", name).strip(" .")
+    if not name:
+        name = f"attachment-{index}.bin"
+    if len(name) > 150:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[:140] + dot + ext[:9]) if dot and len(ext) <= 9 else name[:150]
+    return name
+
+
+class _TextExtractor(HTMLParser):
+    """HTML to plain text for reading only; the HTML itself is never rendered."""
+
+    _SKIP = {"script", "style", "head", "title"}
+    _BREAK = {"br", "p", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "pre"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self._skipping += 1
+        elif tag in self._BREAK:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP and self._skipping:
+            self._skipping -= 1
+        elif tag in self._BREAK:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    extractor = _TextExtractor()
+    try:
+        extractor.feed(html)
+        extractor.close()
+    except Exception:  # HTMLParser is lenient, but never let it stop intake
+        return re.sub(r"<[^>]*>", " ", html)
+    text = "".join(extractor.parts)
+    text = re.sub(r"[ \t\r\f\v]+", " ", text)
+    return re.sub(r"\n\s*\n+", "\n\n", text).strip()
+
+
+def header_map(msg: Message) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in msg.items():
+        key = str(name).strip().lower()
+        if key and key not in out:
+            out[key] = decode_header(value)
+    return out
+
+
+def _sender(msg: Message, headers: dict[str, str]) -> tuple[str, str]:
+    raw = msg.get("From") or msg.get("Sender") or ""
+    try:
+        pairs = email.utils.getaddresses([str(raw)])
+    except Exception:
+        pairs = []
+    for name, addr in pairs:
+        if "@" in addr:
+            return clean_text(addr.strip().lower())[:320], decode_header(name)[:200]
+    return "", decode_header(raw)[:200] if raw else ""
+
+
+def _date(msg: Message) -> datetime | None:
+    try:
+        value = email.utils.parsedate_to_datetime(str(msg.get("Date", "")))
+    except Exception:
+        return None
+    return value if value.tzinfo is not None else None
+
+
+def header_fields(msg: Message, headers: dict[str, str]) -> dict[str, Any]:
+    address, name = _sender(msg, headers)
+    mids = message_ids(headers.get("message-id", ""))
+    return {
+        "message_id": mids[0] if mids else None,
+        "sender_address": address,
+        "sender_name": name,
+        "subject": headers.get("subject", ""),
+        "date_header": _date(msg),
+        "in_reply_to": message_ids(headers.get("in-reply-to", "")),
+        "references": message_ids(headers.get("references", ""))[-50:],
+        "headers": headers,
+        "content_type": clean_text(msg.get_content_type())[:200],
+        "defects": tuple(type(d).__name__ for d in getattr(msg, "defects", ()))[:20],
+    }
+
+
+def _parse_with_mailparser(raw: bytes) -> ParsedMessage:
+    mp = mailparser.parse_from_bytes(raw)
+    msg = mp.message
+    headers = header_map(msg)
+    attachments = []
+    for index, item in enumerate(mp.attachments, start=1):
+        payload = item.get("payload") or ""
+        if item.get("binary"):
+            content = base64.b64decode(payload)
+        else:
+            content = (
+                payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else payload
+            )
+        attachments.append(
+            Attachment(
+                filename=safe_filename(item.get("filename"), index),
+                content_type=clean_text(str(item.get("mail_content_type") or ""))[:200]
+                or "application/octet-stream",
+                content=content,
+            )
+        )
+    html = clean_text("\n".join(mp.text_html))
+    text = clean_text("\n".join(mp.text_plain)) or (html_to_text(html) if html else "")
+    return ParsedMessage(
+        **header_fields(msg, headers),
+        text=text,
+        html=html,
+        attachments=tuple(attachments),
+        parser="mail-parser",
+    )
+
+
+def _part_text(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return payload.decode(charset, "replace")
+    except LookupError:
+        return payload.decode("latin-1")
+
+
+def _parse_with_stdlib(raw: bytes) -> ParsedMessage:
+    msg = email.message_from_bytes(raw)
+    headers = header_map(msg)
+    texts: list[str] = []
+    htmls: list[str] = []
+    attachments: list[Attachment] = []
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        ctype = part.get_content_type()
+        disposition = str(part.get("Content-Disposition") or "").lower()
+        try:
+            filename = part.get_filename()
+        except Exception:  # a broken RFC 2231 parameter
+            filename = "attachment"
+        filename = None if filename is None else str(filename)
+        if filename or "attachment" in disposition or not ctype.startswith("text/"):
+            payload = part.get_payload(decode=True)
+            content = payload if isinstance(payload, bytes) else b""
+            attachments.append(
+                Attachment(
+                    safe_filename(decode_header(filename), len(attachments) + 1), ctype, content
+                )
+            )
+        elif ctype == "text/html":
+            htmls.append(_part_text(part))
+        else:
+            texts.append(_part_text(part))
+    html = clean_text("\n".join(htmls))
+    text = clean_text("\n".join(texts)) or (html_to_text(html) if html else "")
+    return ParsedMessage(
+        **header_fields(msg, headers),
+        text=text,
+        html=html,
+        attachments=tuple(attachments),
+        parser="email",
+    )
+
+
+def parse_headers_only(raw: bytes) -> ParsedMessage:
+    """What the headers say, for a message too large (or too broken) to parse whole."""
+    msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+    headers = header_map(msg)
+    return ParsedMessage(
+        **header_fields(msg, headers), text="", html="", attachments=(), parser="headers-only"
+    )
+
+
+def parse_message(raw: bytes) -> ParsedMessage:
+    """Parse one message. Raises only if the standard library fallback fails as well."""
+    try:
+        return _parse_with_mailparser(raw)
+    except Exception as exc:
+        log.info("mail-parser failed (%s: %s); using the standard library", type(exc).__name__, exc)
+    return _parse_with_stdlib(raw)

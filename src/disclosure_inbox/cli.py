@@ -1,0 +1,134 @@
+"""The command line: argument parsing, output formats and exit codes, nothing else.
+
+Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from disclosure_inbox import __version__
+from disclosure_inbox.config import ConfigError, Settings, load_settings
+from disclosure_inbox.domain.errors import DisclosureInboxError, NotFound
+
+log = logging.getLogger("disclosure_inbox")
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad arguments that argparse cannot see (an unknown reference, an illegal transition)."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="disclosure-inbox",
+        description="Runs a security-disclosure mailbox: intake, acknowledgements, SLA escalation.",
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument(
+        "--config", metavar="PATH", help="configuration file (default: $DISCLOSURE_INBOX_CONFIG)"
+    )
+    p.add_argument("--debug", action="store_true", help="debug logging; tracebacks on errors")
+    p.add_argument("--log-format", choices=("text", "json"), default="text")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", required=True
+    )
+    db.add_parser("upgrade", help="apply migrations up to the newest")
+    db.add_parser("current", help="show the schema revision")
+
+    check = sub.add_parser("check-config", help="validate the configuration")
+    check.add_argument(
+        "--connect", action="store_true", help="also log in to IMAP and the database"
+    )
+
+    run = sub.add_parser("run", help="run the daemon, or one cycle with --once")
+    run.add_argument("--once", action="store_true", help="one full cycle, then exit")
+
+    def fmt(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--format", choices=("table", "json"), default="table")
+
+    reports = sub.add_parser("reports", help="list and show reports").add_subparsers(
+        dest="reports_command", required=True
+    )
+    rl = reports.add_parser("list", help="list reports")
+    rl.add_argument("--status", help="only reports with this status")
+    fmt(rl)
+    rs = reports.add_parser("show", help="show one report")
+    rs.add_argument("ref")
+    fmt(rs)
+
+    fmt(sub.add_parser("stats", help="counts"))
+    return p
+
+
+def _setup_logging(debug: bool, fmt: str) -> None:
+    from disclosure_inbox.logs import configure
+
+    configure(debug=debug, json_lines=fmt == "json")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code or 0)
+    _setup_logging(args.debug, args.log_format)
+    try:
+        settings = load_settings(args.config)
+        return _dispatch(args, settings)
+    except ConfigError as exc:
+        print(f"disclosure-inbox: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (UsageError, NotFound) as exc:
+        print(f"disclosure-inbox: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        kind = "" if isinstance(exc, DisclosureInboxError) else f"{type(exc).__name__}: "
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"disclosure-inbox: error: {kind}{first}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    from disclosure_inbox import commands
+
+    match args.command:
+        case "db":
+            return commands.db(settings, args.db_command)
+        case "check-config":
+            return commands.check_config(settings, connect=args.connect)
+        case "run":
+            if not args.once:
+                return commands.run_daemon(settings)
+            return commands.run_once(settings)
+        case "reports":
+            if args.reports_command == "list":
+                return _emit(commands.reports_list(settings, status=args.status), args.format)
+            return _emit(commands.report_show(settings, args.ref), args.format)
+        case "stats":
+            return _emit(commands.stats(settings), args.format)
+    raise UsageError(f"unknown command {args.command}")
+
+
+def _emit(data: Any, fmt: str) -> int:
+    if fmt == "json":
+        json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
+        sys.stdout.write("\n")
+    else:
+        from disclosure_inbox.tables import render
+
+        sys.stdout.write(render(data))
+    return EXIT_OK

@@ -1,0 +1,145 @@
+"""What each CLI command does, returning plain data; ``cli`` formats it and picks exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text
+
+from disclosure_inbox.adapters.db import engine as engine_mod
+from disclosure_inbox.adapters.db.models import Message, Report
+from disclosure_inbox.adapters.db.store import Store
+from disclosure_inbox.config import Settings
+from disclosure_inbox.domain.errors import NotFound
+from disclosure_inbox.domain.model import Status
+from disclosure_inbox.service.app import App, run_cycle
+
+log = logging.getLogger(__name__)
+
+
+def db(settings: Settings, what: str) -> int:
+    store = Store.from_url(settings.database_url)
+    if what == "upgrade":
+        engine_mod.upgrade(store.engine)
+        print(f"database at revision {engine_mod.current_revision(store.engine)}", file=sys.stderr)
+    else:
+        print(engine_mod.current_revision(store.engine) or "(empty)")
+    return 0
+
+
+def check_config(settings: Settings, *, connect: bool) -> int:
+    print(f"configuration {settings.source} is valid", file=sys.stderr)
+    if not connect:
+        return 0
+    store = Store.from_url(settings.database_url)
+    with store.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    store.check_schema()
+    print(f"database {store.engine.url.render_as_string(hide_password=True)}: ok", file=sys.stderr)
+    app = App.build(settings)
+    mailbox = app.open_mailbox()
+    try:
+        uidvalidity = mailbox.select(settings.imap.mailbox)
+    finally:
+        mailbox.close()
+    print(
+        f"IMAP {settings.imap.host}:{settings.imap.port} mailbox {settings.imap.mailbox}: ok "
+        f"(UIDVALIDITY {uidvalidity})",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def run_once(settings: Settings) -> int:
+    app = App.build(settings)
+    result = run_cycle(app, progress=sys.stderr.isatty())
+    print(result.summary(), file=sys.stderr)
+    return 0
+
+
+def run_daemon(settings: Settings) -> int:
+    from disclosure_inbox.service.daemon import run_forever
+
+    return run_forever(settings)
+
+
+def _iso(value: datetime | None, settings: Settings) -> str | None:
+    return value.astimezone(settings.organization.tz).isoformat() if value else None
+
+
+def reports_list(settings: Settings, *, status: str | None) -> list[dict[str, Any]]:
+    if status is not None and status not in {s.value for s in Status}:
+        from disclosure_inbox.cli import UsageError
+
+        raise UsageError(f"unknown status {status!r}; one of: {', '.join(s.value for s in Status)}")
+    store = Store.from_url(settings.database_url)
+    store.check_schema()
+    query = select(Report).order_by(Report.received_at, Report.id)
+    if status:
+        query = query.where(Report.status == status)
+    with store.reading() as session:
+        return [
+            {
+                "ref": r.ref,
+                "status": r.status,
+                "severity": r.severity,
+                "reporter": r.reporter_address,
+                "received_at": _iso(r.received_at, settings),
+                "subject": r.subject,
+            }
+            for r in session.scalars(query)
+        ]
+
+
+def report_show(settings: Settings, ref: str) -> dict[str, Any]:
+    store = Store.from_url(settings.database_url)
+    store.check_schema()
+    with store.reading() as session:
+        report = Store.report_by_ref(session, ref)
+        if report is None:
+            raise NotFound(f"no report {ref!r}")
+        messages = session.scalars(
+            select(Message)
+            .where(Message.report_id == report.id)
+            .order_by(Message.received_at, Message.id)
+        ).all()
+        return {
+            "ref": report.ref,
+            "status": report.status,
+            "severity": report.severity,
+            "reporter": report.reporter_address,
+            "reporter_name": report.reporter_name,
+            "subject": report.subject,
+            "received_at": _iso(report.received_at, settings),
+            "messages": [
+                {
+                    "message_id": m.message_id,
+                    "received_at": _iso(m.received_at, settings),
+                    "direction": m.direction,
+                    "kind": m.outcome,
+                    "sender": m.sender_address,
+                    "subject": m.subject,
+                }
+                for m in messages
+            ],
+            "attachments": [
+                {
+                    "filename": a.filename,
+                    "content_type": a.content_type,
+                    "size": a.size,
+                    "sha256": a.sha256,
+                }
+                for m in messages
+                for a in m.attachments
+            ],
+        }
+
+
+def stats(settings: Settings) -> dict[str, Any]:
+    store = Store.from_url(settings.database_url)
+    store.check_schema()
+    with store.reading() as session:
+        return Store.counts(session)

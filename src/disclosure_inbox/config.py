@@ -1,0 +1,216 @@
+"""The configuration: one TOML file, validated once at start-up into a frozen object.
+
+The path comes from ``--config`` or ``DISCLOSURE_INBOX_CONFIG``. A secret (a password) may be
+written in the file, named by ``*_env`` (an environment variable), or read from ``*_file`` (a
+systemd credential); it is held as a ``SecretStr`` so it never reaches a log line or a repr.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+ENV_VAR = "DISCLOSURE_INBOX_CONFIG"
+
+
+class ConfigError(Exception):
+    """The configuration is missing or invalid; the message names the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _read_secret(section: dict[str, Any], key: str, where: str) -> None:
+    """Resolve ``key``, ``key_env`` and ``key_file`` into ``key`` (in place)."""
+    sources = [k for k in (key, f"{key}_env", f"{key}_file") if section.get(k) not in (None, "")]
+    if len(sources) > 1:
+        raise ConfigError(f"{where}: give only one of {', '.join(sources)}")
+    env_name = section.pop(f"{key}_env", None)
+    file_name = section.pop(f"{key}_file", None)
+    if env_name:
+        if env_name not in os.environ:
+            raise ConfigError(f"{where}.{key}_env: environment variable {env_name} is not set")
+        section[key] = os.environ[env_name]
+    elif file_name:
+        path = Path(os.path.expandvars(str(file_name)))
+        try:
+            section[key] = path.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise ConfigError(f"{where}.{key}_file: cannot read {path}: {exc.strerror}") from exc
+
+
+TlsMode = Literal["ssl", "starttls", "none"]
+
+
+class Organization(_Section):
+    name: str = Field(min_length=1)
+    reference_prefix: str = Field(default="SEC", pattern=r"^[A-Z][A-Z0-9]{0,15}$")
+    policy_url: str = ""
+    mailbox_address: str = Field(min_length=3, pattern=r"^[^@\s]+@[^@\s]+$")
+    # Addresses of staff: mail from them never gets an acknowledgement.
+    staff_addresses: tuple[str, ...] = ()
+    # Domain used for our own Message-IDs; defaults to the mailbox's domain.
+    message_id_domain: str = ""
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _default_domain(self) -> Organization:
+        if not self.message_id_domain:
+            object.__setattr__(self, "message_id_domain", self.mailbox_address.rsplit("@", 1)[1])
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class Imap(_Section):
+    host: str
+    port: int = Field(default=993, ge=1, le=65535)
+    username: str
+    password: SecretStr
+    tls: TlsMode = "ssl"
+    verify_certificates: bool = True
+    ca_file: str | None = None
+    mailbox: str = "INBOX"
+    # Where messages that could not be processed are copied (optional; never deleted).
+    quarantine_folder: str | None = None
+    # Optionally move processed messages here after they are stored and flagged.
+    processed_folder: str | None = None
+    processed_flag: str = "$Processed"
+    batch_size: int = Field(default=100, ge=1, le=5000)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1, le=100)
+
+
+class Database(_Section):
+    # Empty means a SQLite file inside [storage] dir.
+    url: str = ""
+
+
+class Storage(_Section):
+    dir: str = "./var"
+    max_message_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.dir)
+
+
+class Smtp(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=587, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: TlsMode = "starttls"
+    verify_certificates: bool = True
+    ca_file: str | None = None
+    from_address: str = ""
+    from_name: str = ""
+    # Envelope sender (MAIL FROM). Empty means from_address.
+    envelope_sender: str = ""
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    batch_size: int = Field(default=50, ge=1, le=10000)
+    # How long a temporarily failing message is retried before it is parked as failed.
+    retry_deadline_hours: float = Field(default=48.0, gt=0)
+    retry_initial_seconds: float = Field(default=30.0, gt=0)
+    retry_max_seconds: float = Field(default=3600.0, gt=0)
+
+
+class Templates(_Section):
+    # Operators may point this at their own copies; empty means the bundled templates.
+    dir: str = ""
+    locale: str = "en"
+
+
+class Limits(_Section):
+    """Rate limits on mail sent to reporters (loop defence)."""
+
+    acks_per_sender_per_day: int = Field(default=3, ge=0)
+    acks_per_report: int = Field(default=1, ge=0)
+
+
+class Settings(_Section):
+    organization: Organization
+    imap: Imap
+    database: Database = Database()
+    storage: Storage = Storage()
+    smtp: Smtp = Smtp()
+    templates: Templates = Templates()
+    limits: Limits = Limits()
+    source: str = ""
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{(self.storage.path / 'disclosure-inbox.sqlite3').resolve()}"
+
+    @property
+    def smtp_from(self) -> str:
+        return self.smtp.from_address or self.organization.mailbox_address
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    if err["type"] == "missing":
+        msg = "required key is missing"
+    return f"{key}: {msg}"
+
+
+def parse_settings(data: dict[str, Any], source: str = "") -> Settings:
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for section, key in (("imap", "password"), ("smtp", "password")):
+        if isinstance(data.get(section), dict):
+            _read_secret(data[section], key, section)
+    try:
+        return Settings.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        raise ConfigError(_first_error(exc)) from None
+
+
+def config_path(explicit: str | None) -> Path:
+    value = explicit or os.environ.get(ENV_VAR)
+    if not value:
+        raise ConfigError(f"no configuration file: pass --config or set {ENV_VAR}")
+    return Path(value)
+
+
+def load_settings(explicit: str | None = None) -> Settings:
+    path = config_path(explicit)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_settings(data, source=str(path))

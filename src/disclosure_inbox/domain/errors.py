@@ -1,0 +1,53 @@
+"""The error tree. Adapters map their libraries' exceptions into it once, with ``raise ... from``.
+
+DisclosureInboxError
+ ├── TransientError          try again later: the server or network is unavailable
+ │    ├── MailboxUnavailable  IMAP connect/login/select failed or dropped
+ │    ├── StoreUnavailable    the database cannot be reached
+ │    └── SendDeferred        SMTP 4xx or a network error while sending
+ └── PermanentError          retrying will not help
+      ├── SecurityError       TLS could not be set up or verified (never downgraded)
+      ├── SendRejected        SMTP 5xx: the server refused the message
+      ├── IllegalTransition   a workflow step that the state machine does not allow
+      └── NotFound            no such report, outbox row, ...
+"""
+
+
+class DisclosureInboxError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class TransientError(DisclosureInboxError):
+    pass
+
+
+class MailboxUnavailable(TransientError):
+    pass
+
+
+class StoreUnavailable(TransientError):
+    pass
+
+
+class SendDeferred(TransientError):
+    pass
+
+
+class PermanentError(DisclosureInboxError):
+    pass
+
+
+class SecurityError(PermanentError):
+    pass
+
+
+class SendRejected(PermanentError):
+    pass
+
+
+class IllegalTransition(PermanentError):
+    pass
+
+
+class NotFound(PermanentError):
+    pass

@@ -1,0 +1,80 @@
+"""Value objects shared by the domain and the adapters."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Status(enum.StrEnum):
+    NEW = "new"
+    TRIAGED = "triaged"
+    VERIFIED = "verified"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    NEEDS_INFO = "needs-info"
+    DUPLICATE = "duplicate"
+    OUT_OF_SCOPE = "out-of-scope"
+    SPAM = "spam"
+
+
+class Severity(enum.StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    NONE = "none"
+
+
+class Direction(enum.StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class Outcome(enum.StrEnum):
+    """What intake made of an inbound message."""
+
+    REPORT = "report"
+    FOLLOWUP = "followup"
+    QUARANTINED = "quarantined"
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    filename: str  # already made safe
+    content_type: str
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedMessage:
+    """What intake needs from one inbound message; every text field is already decoded."""
+
+    message_id: str | None
+    sender_address: str  # lower-cased addr-spec, "" when absent
+    sender_name: str
+    subject: str
+    date_header: datetime | None
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    text: str
+    html: str
+    attachments: tuple[Attachment, ...]
+    # Headers the loop rules read, by lower-case name (first occurrence, decoded).
+    headers: dict[str, str]
+    content_type: str
+    parser: str  # "mail-parser" or "email" (the fallback)
+    defects: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """One message as the mailbox holds it."""
+
+    mailbox: str
+    uidvalidity: int
+    uid: int
+    raw: bytes
+    internaldate: datetime  # timezone-aware; the server's receipt time
+    size: int

@@ -1,0 +1,55 @@
+"""The seams between the service layer and the outside world. Tests substitute here or run the
+real thing (Dovecot, aiosmtpd, SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+from disclosure_inbox.domain.model import RawMessage
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current instant, timezone-aware."""
+
+
+class SystemClock:
+    """The one place that reads the time."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class Mailbox(Protocol):
+    """An IMAP mailbox, by UID. Nothing here deletes mail."""
+
+    def select(self, name: str) -> int:
+        """Open ``name`` read-write; return its UIDVALIDITY."""
+
+    def pending_uids(self, after_uid: int, processed_flag: str) -> list[int]:
+        """UIDs above ``after_uid``, plus any not yet flagged ``processed_flag``, ascending."""
+
+    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        """RFC822.SIZE of each UID (missing ones were expunged meanwhile)."""
+
+    def fetch(self, uids: Sequence[int]) -> Iterator[RawMessage]:
+        """Raw bytes and INTERNALDATE, without setting \\Seen (BODY.PEEK[])."""
+
+    def add_flag(self, uids: Iterable[int], flag: str) -> None: ...
+
+    def copy_to(self, uids: Iterable[int], folder: str) -> None: ...
+
+    def move_to(self, uids: Iterable[int], folder: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class BlobStore(Protocol):
+    """Content-addressed bytes: raw messages and attachment payloads."""
+
+    def put(self, data: bytes) -> str:
+        """Store ``data`` durably; return its sha256 hex digest. Idempotent."""
+
+    def get(self, sha256: str) -> bytes: ...

@@ -1,0 +1,1 @@
+"""Orchestration: intake, outbox and escalation passes, and the daemon that runs them."""

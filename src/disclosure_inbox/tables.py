@@ -1,0 +1,38 @@
+"""Plain-text tables for ``--format table``: what a person reads in a terminal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _cell(value: Any, width: int = 60) -> str:
+    text = "" if value is None else str(value)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _grid(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "(none)\n"
+    columns = [k for k in rows[0] if not isinstance(rows[0][k], list | dict)]
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def render(data: Any) -> str:
+    if isinstance(data, list):
+        return _grid(data)
+    if isinstance(data, dict):
+        scalars = {k: v for k, v in data.items() if not isinstance(v, list | dict)}
+        width = max((len(k) for k in scalars), default=0)
+        out = "".join(f"{k.ljust(width)}  {_cell(v, 200)}\n" for k, v in scalars.items())
+        for key, value in data.items():
+            if isinstance(value, list):
+                out += f"\n{key}:\n" + _grid(value)
+            elif isinstance(value, dict):
+                out += f"\n{key}:\n" + render(value)
+        return out
+    return f"{data}\n"
