@@ -57,7 +57,7 @@ def run_once(settings: Settings) -> int:
     app = App.build(settings)
     result = run_cycle(app, progress=sys.stderr.isatty())
     print(result.summary(), file=sys.stderr)
-    return 0
+    return 1 if result.errors else 0
 
 
 def run_daemon(settings: Settings) -> int:

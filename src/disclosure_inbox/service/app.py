@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from collections.abc import Callable
@@ -11,9 +12,13 @@ from typing import Any
 from disclosure_inbox.adapters.blobs import FileBlobStore
 from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.adapters.imap import ImapMailbox
+from disclosure_inbox.adapters.render import Renderer
 from disclosure_inbox.config import Settings
+from disclosure_inbox.domain.errors import TransientError
 from disclosure_inbox.ports import Clock, Mailbox, SystemClock
+from disclosure_inbox.service.acks import Acknowledger
 from disclosure_inbox.service.intake import Intake, IntakeResult
+from disclosure_inbox.service.outbox import DrainResult, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +42,33 @@ class App:
             return self.mailbox_factory()
         return ImapMailbox(self.settings.imap)
 
+    def renderer(self) -> Renderer:
+        return Renderer(self.settings.templates.dir, self.settings.templates.locale)
+
     def intake(self) -> Intake:
-        return Intake(self.settings, self.store, self.blobs)
+        return Intake(
+            self.settings,
+            self.store,
+            self.blobs,
+            on_message=Acknowledger(self.settings, self.renderer()),
+        )
+
+    def outbox(self) -> Outbox:
+        return Outbox(self.settings, self.store)
 
 
 @dataclass
 class CycleResult:
     intake: IntakeResult
+    outbox: DrainResult | None = None
+    errors: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        return f"intake: {self.intake.summary()}"
+        parts = [f"intake: {self.intake.summary()}"]
+        if self.outbox is not None:
+            parts.append(f"outbox: {self.outbox.summary()}")
+        parts += [f"error: {e}" for e in self.errors]
+        return "; ".join(parts)
 
 
 def _progress_bar(
@@ -65,15 +87,33 @@ def _progress_bar(
     return bar.update, set_total, bar.close
 
 
-def run_cycle(app: App, *, progress: bool = False) -> CycleResult:
-    """One full cycle of work: intake of everything pending."""
-    app.store.check_schema()
+def run_intake(app: App, *, progress: bool = False) -> IntakeResult:
     now = app.clock.now()
     update, set_total, close = _progress_bar(progress)
     mailbox = app.open_mailbox()
     try:
-        result = app.intake().run(mailbox, now, progress=update, total=set_total)
+        return app.intake().run(mailbox, now, progress=update, total=set_total)
     finally:
         close()
         mailbox.close()
-    return CycleResult(intake=result)
+
+
+def run_cycle(app: App, *, progress: bool = False) -> CycleResult:
+    """One full cycle of work: intake of everything pending, then the outbox.
+
+    An IMAP outage does not keep the outbox from draining, nor the other way round; the first
+    error of each is reported and the cycle counts as failed.
+    """
+    app.store.check_schema()
+    result = CycleResult(intake=IntakeResult())
+    try:
+        result.intake = run_intake(app, progress=progress)
+    except TransientError as exc:
+        log.error("intake failed: %s", exc)
+        result.errors.append(f"intake: {exc}")
+    try:
+        result.outbox = asyncio.run(app.outbox().drain(app.clock.now()))
+    except TransientError as exc:
+        log.error("outbox failed: %s", exc)
+        result.errors.append(f"outbox: {exc}")
+    return result

@@ -33,11 +33,14 @@ from disclosure_inbox.adapters.db.models import (
 from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.adapters.parse import parse_headers_only, parse_message
 from disclosure_inbox.config import Settings
+from disclosure_inbox.domain import loops
 from disclosure_inbox.domain.errors import TransientError
+from disclosure_inbox.domain.mail_ids import our_message_ids
 from disclosure_inbox.domain.model import Direction, Outcome, ParsedMessage, RawMessage, Status
 from disclosure_inbox.domain.refs import refs_in_subject
 from disclosure_inbox.domain.threading import decide_thread
 from disclosure_inbox.ports import BlobStore, Mailbox
+from disclosure_inbox.service.acks import loop_context
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +76,8 @@ class Stored:
     quarantine: bool = False
 
 
-class NewReportHook(Protocol):
-    """Runs inside the transaction that creates a report or follow-up (acknowledgements)."""
+class MessageHook(Protocol):
+    """Runs inside the transaction that stores a report or follow-up (acknowledgements)."""
 
     def __call__(
         self,
@@ -84,6 +87,7 @@ class NewReportHook(Protocol):
         parsed: ParsedMessage,
         is_new_report: bool,
         now: datetime,
+        quoted_ids: tuple[str, ...] = (),
     ) -> None: ...
 
 
@@ -110,7 +114,7 @@ class Intake:
         store: Store,
         blobs: BlobStore,
         *,
-        on_message: NewReportHook | None = None,
+        on_message: MessageHook | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -248,15 +252,17 @@ class Intake:
             )
             return self._quarantine(session, raw, parsed, sha, now, reason, "oversized")
 
+        # A bounce quotes the message it returns: our Message-ID there finds the report.
+        quoted = self._quoted_own_ids(parsed, raw.raw)
         decision = decide_thread(
             sender_address=parsed.sender_address,
             in_reply_to=parsed.in_reply_to,
-            references=parsed.references,
+            references=parsed.references + quoted,
             subject_refs=tuple(
                 refs_in_subject(self.settings.organization.reference_prefix, parsed.subject)
             ),
             known_message_ids=Store.reports_by_message_ids(
-                session, parsed.in_reply_to + parsed.references
+                session, parsed.in_reply_to + parsed.references + quoted
             ),
             tagged_reports=Store.reports_by_ref(
                 session,
@@ -298,9 +304,17 @@ class Intake:
         if outcome == Outcome.FOLLOWUP:
             report.updated_at = now
         if self.on_message is not None:
-            self.on_message(session, message, report, parsed, outcome == Outcome.REPORT, now)
+            self.on_message(
+                session, message, report, parsed, outcome == Outcome.REPORT, now, quoted
+            )
         log.info("%s %s: %s from %s", report.ref, outcome, parsed.message_id, parsed.sender_address)
         return Stored(raw.uid, str(outcome), message.id, report.ref)
+
+    def _quoted_own_ids(self, parsed: ParsedMessage, raw: bytes) -> tuple[str, ...]:
+        if not loops.is_bounce(loop_context(self.settings, parsed)):
+            return ()
+        domain = self.settings.organization.message_id_domain
+        return tuple(our_message_ids(raw.decode("latin-1"), domain))
 
     def _new_report(
         self, session: Session, parsed: ParsedMessage, received: datetime, now: datetime

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -153,3 +154,38 @@ class AuditEntry(Base):
     report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"), index=True)
     message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class OutboxRow(Base):
+    """Mail we send, written in the transaction of the event that causes it.
+
+    The message is built, with its Message-ID, when it is enqueued: a resend after a crash is
+    byte for byte the same message, so a receiving system can recognise the duplicate.
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # ack | escalation | alert
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"), index=True)
+    message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    message_id: Mapped[str] = mapped_column(String(300), unique=True)
+    envelope_from: Mapped[str] = mapped_column(String(320))  # "" is the null reverse-path
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    # The first recipient, lower-cased: what the per-sender rate limit counts.
+    to_address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(Text)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(10))  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    deadline_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    bounced_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_outbox_state_next", "state", "next_attempt_at"),
+        Index("ix_outbox_kind_to_created", "kind", "to_address", "created_at"),
+    )

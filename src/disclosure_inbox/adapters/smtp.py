@@ -1,0 +1,105 @@
+"""SMTP through aiosmtplib, behind a small sender that reuses one connection for a batch.
+
+Errors are mapped once: a 4xx reply or a network error is ``SendDeferred`` (retry later); a
+5xx reply is ``SendRejected`` (park the message); a TLS failure is ``SecurityError`` (never
+retried in plain text).
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Sequence
+from types import TracebackType
+
+import aiosmtplib
+
+from disclosure_inbox.adapters.imap import tls_context
+from disclosure_inbox.config import Smtp
+from disclosure_inbox.domain.errors import SecurityError, SendDeferred, SendRejected
+
+log = logging.getLogger(__name__)
+
+
+def _reply(exc: aiosmtplib.SMTPResponseException) -> str:
+    return f"{exc.code} {exc.message}".strip()
+
+
+class SmtpSender:
+    """``async with SmtpSender(cfg) as s: await s.send(...)``; reconnects after a failure."""
+
+    def __init__(self, settings: Smtp, *, local_hostname: str = "localhost") -> None:
+        self._s = settings
+        self._local_hostname = local_hostname
+        self._client: aiosmtplib.SMTP | None = None
+
+    async def __aenter__(self) -> SmtpSender:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        s = self._s
+        context = tls_context(s.verify_certificates, s.ca_file)
+        client = aiosmtplib.SMTP(
+            hostname=s.host,
+            port=s.port,
+            use_tls=s.tls == "ssl",
+            # Never upgrade or downgrade on our own: STARTTLS exactly when configured.
+            start_tls=s.tls == "starttls",
+            tls_context=context if s.tls != "none" else None,
+            validate_certs=s.verify_certificates,
+            timeout=s.timeout_seconds,
+            local_hostname=self._local_hostname,  # no DNS lookup of our own name
+        )
+        try:
+            await client.connect()
+            if s.username and s.password is not None:
+                await client.login(s.username, s.password.get_secret_value())
+        except (ssl.SSLError, aiosmtplib.SMTPConnectError) as exc:
+            if isinstance(exc, ssl.SSLError) or isinstance(exc.__cause__, ssl.SSLError):
+                raise SecurityError(f"SMTP TLS with {s.host}:{s.port} failed: {exc}") from exc
+            raise SendDeferred(f"cannot connect to SMTP {s.host}:{s.port}: {exc}") from exc
+        except aiosmtplib.SMTPException as exc:
+            if "STARTTLS" in str(exc) or "TLS" in type(exc).__name__:
+                raise SecurityError(f"SMTP STARTTLS with {s.host}:{s.port} failed: {exc}") from exc
+            raise SendDeferred(f"SMTP {s.host}:{s.port}: {exc}") from exc
+        except OSError as exc:
+            raise SendDeferred(f"cannot connect to SMTP {s.host}:{s.port}: {exc}") from exc
+        return client
+
+    async def send(self, envelope_from: str, recipients: Sequence[str], raw: bytes) -> str:
+        """Send one message; return the server's reply. Raises SendDeferred or SendRejected."""
+        if self._client is None or not self._client.is_connected:
+            self._client = await self._connect()
+        try:
+            errors, reply = await self._client.sendmail(envelope_from, list(recipients), raw)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            text = "; ".join(_reply(r) for r in exc.recipients)
+            if all(500 <= c < 600 for c in codes):
+                raise SendRejected(text) from exc
+            raise SendDeferred(text) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            if 500 <= exc.code < 600:
+                raise SendRejected(_reply(exc)) from exc
+            await self.close()
+            raise SendDeferred(_reply(exc)) from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            await self.close()
+            raise SendDeferred(f"SMTP {self._s.host}:{self._s.port}: {exc}") from exc
+        return reply
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and client.is_connected:
+            try:
+                await client.quit()
+            except Exception:  # already gone; nothing to flush
+                client.close()

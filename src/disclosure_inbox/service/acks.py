@@ -1,0 +1,212 @@
+"""What happens after a message is stored: an acknowledgement for a new report, or nothing.
+
+Runs inside the transaction that stores the message, so a report and its acknowledgement's
+outbox row commit together or not at all. Every decision not to answer names the loop rule
+that fired, in the log and in the audit trail.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from disclosure_inbox.adapters.db.models import Message, OutboxRow, Report
+from disclosure_inbox.adapters.db.store import Store
+from disclosure_inbox.adapters.render import Renderer
+from disclosure_inbox.config import Settings
+from disclosure_inbox.domain import loops
+from disclosure_inbox.domain.model import ParsedMessage
+from disclosure_inbox.domain.refs import tagged_subject
+from disclosure_inbox.domain.replies import reply_target
+from disclosure_inbox.domain.sanitize import display_name_safe, header_safe
+from disclosure_inbox.service.outbox import LOOP_MARKER, Outgoing, enqueue
+
+log = logging.getLogger(__name__)
+
+ACK = "ack"
+SUPPRESSED = "ack-suppressed"
+
+
+def loop_context(
+    settings: Settings, parsed: ParsedMessage, *, acks_to_sender: int = 0, acks_for_report: int = 0
+) -> loops.LoopContext:
+    org = settings.organization
+    return loops.LoopContext(
+        headers=parsed.headers,
+        sender_address=parsed.sender_address,
+        content_type=parsed.content_type,
+        message_id=parsed.message_id,
+        own_addresses=frozenset({org.mailbox_address.lower(), settings.smtp_from.lower()}),
+        staff_addresses=frozenset(a.lower() for a in org.staff_addresses),
+        own_domain=org.message_id_domain,
+        loop_marker=LOOP_MARKER,
+        acks_to_sender_last_24h=acks_to_sender,
+        acks_for_report=acks_for_report,
+        max_acks_per_sender_per_day=settings.limits.acks_per_sender_per_day,
+        max_acks_per_report=settings.limits.acks_per_report,
+    )
+
+
+def format_local(value: datetime, settings: Settings) -> str:
+    local = value.astimezone(settings.organization.tz)
+    return local.strftime("%A %d %B %Y, %H:%M %Z")
+
+
+class Acknowledger:
+    """The intake hook that answers new reports (through the outbox) and records bounces.
+
+    ``due_at`` gives the promised response time of a new report, where an SLA is configured.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        renderer: Renderer,
+        due_at: Callable[[Session, Report], datetime | None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.renderer = renderer
+        self.due_at = due_at
+
+    def __call__(
+        self,
+        session: Session,
+        message: Message,
+        report: Report,
+        parsed: ParsedMessage,
+        is_new_report: bool,
+        now: datetime,
+        quoted_ids: tuple[str, ...] = (),
+    ) -> None:
+        if quoted_ids:
+            self._record_bounce(session, report, message, quoted_ids, now)
+        if not is_new_report:
+            return  # follow-ups are threaded, never answered automatically
+        target = reply_target(parsed.headers, parsed.sender_address)
+        ctx = loop_context(
+            self.settings,
+            parsed,
+            acks_to_sender=self._acks_to(session, target.address or parsed.sender_address, now),
+            acks_for_report=self._acks_for(session, report.id),
+        )
+        verdict = loops.evaluate(ctx)
+        if verdict.allowed and target.address is None:
+            verdict = loops.Verdict(False, target.source, "no address to reply to (RFC 3834 §4)")
+        if not verdict.allowed:
+            Store.audit(
+                session,
+                now,
+                SUPPRESSED,
+                report_id=report.id,
+                message_pk=message.id,
+                rule=verdict.rule,
+                reason=verdict.reason,
+                message_id=parsed.message_id,
+            )
+            log.info(
+                "%s: no acknowledgement for %s (rule %s: %s)",
+                report.ref,
+                parsed.message_id,
+                verdict.rule,
+                verdict.reason,
+            )
+            return
+        assert target.address is not None
+        row = enqueue(
+            session, self.settings, self._ack(session, report, parsed, target.address), now
+        )
+        Store.audit(
+            session,
+            now,
+            "ack-queued",
+            report_id=report.id,
+            message_pk=message.id,
+            message_id=row.message_id,
+            to=target.address,
+            via=target.source,
+        )
+
+    def _ack(self, session: Session, report: Report, parsed: ParsedMessage, to: str) -> Outgoing:
+        org = self.settings.organization
+        due = self.due_at(session, report) if self.due_at else None
+        subject = header_safe(parsed.subject, 150)
+        rendered = self.renderer.render(
+            "reporter",
+            "ack",
+            {
+                "organization": org.name,
+                "mailbox": org.mailbox_address,
+                "policy_url": org.policy_url,
+                "ref": report.ref,
+                "reporter_name": display_name_safe(parsed.sender_name, 80),
+                "subject": subject or "(no subject)",
+                "received_at": format_local(report.received_at, self.settings),
+                "due_at": format_local(due, self.settings) if due else None,
+            },
+        )
+        references = (*parsed.references, parsed.message_id) if parsed.message_id else ()
+        return Outgoing(
+            kind=ACK,
+            report_id=report.id,
+            report_ref=report.ref,
+            recipients=[to],
+            subject=tagged_subject(report.ref, subject),
+            text=rendered.text,
+            html=rendered.html,
+            in_reply_to=parsed.message_id,
+            references=tuple(r for r in references if r),
+        )
+
+    @staticmethod
+    def _acks_to(session: Session, address: str, now: datetime) -> int:
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(OutboxRow)
+                .where(
+                    OutboxRow.kind == ACK,
+                    OutboxRow.to_address == address.lower(),
+                    OutboxRow.created_at > now - timedelta(hours=24),
+                )
+            )
+            or 0
+        )
+
+    @staticmethod
+    def _acks_for(session: Session, report_id: int) -> int:
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(OutboxRow)
+                .where(OutboxRow.kind == ACK, OutboxRow.report_id == report_id)
+            )
+            or 0
+        )
+
+    @staticmethod
+    def _record_bounce(
+        session: Session,
+        report: Report,
+        message: Message,
+        quoted_ids: tuple[str, ...],
+        now: datetime,
+    ) -> None:
+        result = session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.message_id.in_(quoted_ids), OutboxRow.bounced_at.is_(None))
+            .values(bounced_at=now)
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            Store.audit(
+                session,
+                now,
+                "outgoing-bounced",
+                report_id=report.id,
+                message_pk=message.id,
+                bounced=list(quoted_ids),
+            )
+            log.warning("%s: our message %s bounced", report.ref, ", ".join(quoted_ids))
