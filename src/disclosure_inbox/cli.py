@@ -65,6 +65,15 @@ def _parser() -> argparse.ArgumentParser:
     rs.add_argument("ref")
     fmt(rs)
 
+    outbox = sub.add_parser("outbox", help="mail waiting to be sent").add_subparsers(
+        dest="outbox_command", required=True
+    )
+    ol = outbox.add_parser("list", help="list outgoing mail")
+    ol.add_argument("--state", choices=("pending", "sent", "failed"))
+    fmt(ol)
+    ort = outbox.add_parser("retry", help="send a failed message again")
+    ort.add_argument("id", type=int)
+
     fmt(sub.add_parser("stats", help="counts"))
     return p
 
@@ -118,6 +127,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             if args.reports_command == "list":
                 return _emit(commands.reports_list(settings, status=args.status), args.format)
             return _emit(commands.report_show(settings, args.ref), args.format)
+        case "outbox":
+            if args.outbox_command == "list":
+                return _emit(commands.outbox_list(settings, state=args.state), args.format)
+            return commands.outbox_retry(settings, args.id)
         case "stats":
             return _emit(commands.stats(settings), args.format)
     raise UsageError(f"unknown command {args.command}")

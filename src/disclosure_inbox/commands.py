@@ -10,12 +10,14 @@ from typing import Any
 from sqlalchemy import select, text
 
 from disclosure_inbox.adapters.db import engine as engine_mod
-from disclosure_inbox.adapters.db.models import Message, Report
+from disclosure_inbox.adapters.db.models import Message, OutboxRow, Report
 from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.config import Settings
 from disclosure_inbox.domain.errors import NotFound
 from disclosure_inbox.domain.model import Status
+from disclosure_inbox.ports import SystemClock
 from disclosure_inbox.service.app import App, run_cycle
+from disclosure_inbox.service.outbox import retry
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +138,46 @@ def report_show(settings: Settings, ref: str) -> dict[str, Any]:
                 for a in m.attachments
             ],
         }
+
+
+def outbox_list(settings: Settings, *, state: str | None) -> list[dict[str, Any]]:
+    store = Store.from_url(settings.database_url)
+    store.check_schema()
+    query = select(OutboxRow).order_by(OutboxRow.id)
+    if state:
+        query = query.where(OutboxRow.state == state)
+    with store.reading() as session:
+        refs = dict(session.execute(select(Report.id, Report.ref)).all())
+        return [
+            {
+                "id": row.id,
+                "state": row.state,
+                "kind": row.kind,
+                "report": refs.get(row.report_id) if row.report_id else None,
+                "to": row.to_address,
+                "message_id": row.message_id,
+                "attempts": row.attempts,
+                "created_at": _iso(row.created_at, settings),
+                "next_attempt_at": _iso(row.next_attempt_at, settings)
+                if row.state == "pending"
+                else None,
+                "sent_at": _iso(row.sent_at, settings),
+                "bounced_at": _iso(row.bounced_at, settings),
+                "last_error": row.last_error,
+            }
+            for row in session.scalars(query)
+        ]
+
+
+def outbox_retry(settings: Settings, row_id: int) -> int:
+    store = Store.from_url(settings.database_url)
+    store.check_schema()
+    row = retry(store, row_id, SystemClock().now(), settings)
+    print(
+        f"outbox message {row.id} ({row.message_id}) will be sent on the next cycle",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def stats(settings: Settings) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from disclosure_inbox.adapters.db.models import (
     MailboxState,
     Message,
     MessageLocation,
+    OutboxRow,
     Report,
 )
 from disclosure_inbox.domain.errors import StoreUnavailable
@@ -182,11 +183,23 @@ class Store:
             return int(session.scalar(select(func.count()).select_from(Message).where(*where)) or 0)
 
         inbound = Message.direction == Direction.INBOUND
+        outbox = dict(
+            session.execute(select(OutboxRow.state, func.count()).group_by(OutboxRow.state)).all()
+        )
+        suppressed = session.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.action == "ack-suppressed")
+        )
         return {
             "messages": count(inbound),
             "reports": int(session.scalar(select(func.count()).select_from(Report)) or 0),
             "followups": count(inbound, Message.outcome == Outcome.FOLLOWUP),
             "quarantined": count(inbound, Message.outcome == Outcome.QUARANTINED),
+            "outbox_pending": int(outbox.get("pending", 0)),
+            "outbox_sent": int(outbox.get("sent", 0)),
+            "outbox_failed": int(outbox.get("failed", 0)),
+            "acks_suppressed": int(suppressed or 0),
         }
 
 
