@@ -66,13 +66,13 @@ class LoopContext:
             "max_acks_per_sender_per_day": self.max_acks_per_sender_per_day,
             "max_acks_per_report": self.max_acks_per_report,
         }
-        for name, value in counts.items():
-            if value < 0:
-                raise ValueError(f"{name} must not be negative, got {value}")
+        for name, count in counts.items():
+            if count < 0:
+                raise ValueError(f"{name} must not be negative, got {count}")
         # The first occurrence wins, as in ParsedMessage.headers.
         headers: dict[str, str] = {}
-        for name, value in self.headers.items():
-            headers.setdefault(name.strip().lower(), value)
+        for header, value in self.headers.items():
+            headers.setdefault(header.strip().lower(), value)
         _set = object.__setattr__
         _set(self, "headers", MappingProxyType(headers))
         _set(self, "sender_address", self.sender_address.strip().lower())

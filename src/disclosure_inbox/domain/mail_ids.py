@@ -23,4 +23,6 @@ def our_message_ids(text: str, domain: str) -> list[str]:
 
 
 def is_ours(message_id: str | None, domain: str) -> bool:
-    return bool(message_id) and message_id.lower().endswith("@" + domain.lower() + ">")
+    if not message_id:
+        return False
+    return message_id.lower().endswith("@" + domain.lower() + ">")

@@ -54,9 +54,9 @@ def reply_target(headers: Mapping[str, str], from_address: str) -> ReplyTarget:
         value = headers["return-path"].strip()
         if value in ("<>", "") or value.replace(" ", "") == "<>":
             return ReplyTarget(None, "null-return-path")
-        addr = _address(value)
-        if addr:
-            return _checked(addr, "return-path")
+        # The final MTA writes exactly one angle-addr here; anything else is not trusted.
+        match = re.fullmatch(r"<?([^<>\s]+)>?", value)
+        return _checked(match.group(1).lower() if match else value, "return-path")
     sender = _address(headers.get("sender", ""))
     if sender:
         return _checked(sender, "sender")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import codecs
 import re
 import unicodedata
 
@@ -24,36 +23,45 @@ ELLIPSIS = "…"
 TRUNCATION_MARKER = "\n[…]"
 
 # Characters that must never reach a header: C0 and C1 controls and DEL, the Unicode line and
-# paragraph separators, and the bidirectional embeddings, overrides and isolates that can
-# make a name read differently from what it is. Runs of them, or of any whitespace, become
-# one space.
-_HEADER_UNSAFE = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
+# paragraph separators, the bidirectional embeddings, overrides and isolates that can make a
+# name read differently from what it is, and lone surrogates (which cannot be encoded). Runs
+# of them, or of any whitespace, become one space.
+_HEADER_UNSAFE = re.compile(
+    r"[\s\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]+"
+)
 
 # An RFC 2047 encoded word. RFC 2047 caps a word at 75 characters; the bounds are looser so
 # sloppy senders still decode, and tight enough that a failed match costs little.
 _ENCODED_WORD = re.compile(r"=\?([^?\s]{1,64})\?([bBqQ])\?([^?\s]{0,1000})\?=")
 _DECODE_ROUNDS = 4
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 # Characters in a display name that could make it look like, or parse as, an address.
 _NAME_ADDRESS_SYNTAX = re.compile(r"[<>\"\\]+")
 
-# For text bodies: line breaks of every kind become "\n"; other controls (and bidi
-# overrides) are dropped. Tab stays.
+# For text bodies: line breaks of every kind become "\n"; other controls, bidi overrides and
+# lone surrogates are dropped. Tab stays.
 _LINE_BREAK = re.compile(r"\r\n?|[\v\f\x1c-\x1e\x85\u2028\u2029]")
-_TEXT_UNSAFE = re.compile(r"[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\u202a-\u202e\u2066-\u2069]+")
+_TEXT_UNSAFE = re.compile(
+    r"[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]+"
+)
 
-# defang: one pass over three alternatives, each anchored on a rare character or word.
-#  url:   scheme://[userinfo@]host, then the rest of the URL (left as written)
-#  www:   www.host without a scheme, which many viewers turn into a link too
+# defang runs two passes, each over patterns anchored on a rare character or word.
+# First every "http://", "https://" and "ftp://" anywhere loses its scheme, even one glued to
+# other text ("xhttps://", "a.com,https://b.com"), since viewers link those too. Then:
+#  url:   a (defanged) scheme, "://", optional userinfo and the host, whose dots change; the
+#         path is not matched, so its dots stay, while links and addresses inside it are
+#         defanged in their own right
+#  www:   www.host without a scheme, which many viewers turn into a link as well
 #  email: the "@" of an address and its domain; the local part is left as written, so the
 #         pattern never has to scan backwards over it
+_SCHEME = re.compile(r"(?i:https?|ftp)(?=://)")
 _HOST_CHARS = r"[^\s/?#:@<>\"'\\()\[\]{}|^`]"
 _DEFANG = re.compile(
-    r"(?P<scheme>(?i:https?|ftp))(?P<sep>://)"
+    r"(?P<scheme>(?i:hxxps?|fxp)://)"
     r"(?P<userinfo>[^\s/?#@<>\"]*+@)?"
     rf"(?P<host>{_HOST_CHARS}*+)"
-    r"(?P<rest>[^\s<>\"]*+)"
-    r"|(?<![\w.@-])(?P<www>(?i:www)\d{0,3}[.]" + _HOST_CHARS + r"++)(?P<wrest>[^\s<>\"]*+)"
+    rf"|(?<![\w.@-])(?P<www>(?i:www)\d{{0,3}}[.]{_HOST_CHARS}++)"
     r"|(?<=[\w.%+\-])@(?P<domain>[\w\-]++(?:\.[\w\-]++)++)"
 )
 # Browsers treat the ideographic and full-width full stops in a host as dots.
@@ -68,10 +76,6 @@ def _check_limit(limit: int) -> None:
 def _decode_word(charset: str, encoding: str, text: str) -> str:
     # RFC 2231 lets a charset carry a language: "utf-8*en".
     charset = charset.partition("*")[0]
-    try:
-        codecs.lookup(charset)
-    except LookupError:
-        charset = "utf-8"
     if encoding in "bB":
         try:
             raw = base64.b64decode(text + "=" * (-len(text) % 4))
@@ -79,28 +83,25 @@ def _decode_word(charset: str, encoding: str, text: str) -> str:
             return text
     else:
         raw = _decode_q(text)
-    return raw.decode(charset, "replace")
+    try:
+        return raw.decode(charset, "replace")
+    except LookupError:  # unknown, or not a text encoding ("rot13", "hex", "zlib")
+        return raw.decode("utf-8", "replace")
 
 
 def _decode_q(text: str) -> bytes:
+    # RFC 2047 section 4.2: "_" is a space, "=XX" a byte; anything else stands for itself.
     out = bytearray()
     i = 0
     while i < len(text):
-        char = text[i]
-        if char == "_":
-            out.append(0x20)
-        elif char == "=" and i + 2 < len(text) + 0 and _is_hex(text[i + 1 : i + 3]):
-            out.append(int(text[i + 1 : i + 3], 16))
+        pair = text[i + 1 : i + 3]
+        if text[i] == "=" and len(pair) == 2 and all(c in _HEX for c in pair):
+            out.append(int(pair, 16))
             i += 3
             continue
-        else:
-            out.extend(char.encode("utf-8"))
+        out.extend(b" " if text[i] == "_" else text[i].encode("utf-8", "replace"))
         i += 1
     return bytes(out)
-
-
-def _is_hex(pair: str) -> bool:
-    return len(pair) == 2 and all(c in "0123456789abcdefABCDEF" for c in pair)
 
 
 def _decode_encoded_words(text: str) -> str:
@@ -173,23 +174,22 @@ def _defang_host(host: str) -> str:
     return _HOST_DOTS.sub("[.]", core) + host[len(core) :]
 
 
+def _defang_scheme(match: re.Match[str]) -> str:
+    # "http" -> "hxxp", "HTTPS" -> "HXXPS", "ftp" -> "fxp": the case is kept.
+    scheme = match.group()
+    x = "X" if scheme[1].isupper() else "x"
+    if scheme.lower() == "ftp":
+        return scheme[0] + x + scheme[2]
+    return scheme[0] + x + x + scheme[3:]
+
+
 def _defang_match(match: re.Match[str]) -> str:
     scheme = match.group("scheme")
     if scheme is not None:
-        # "http" -> "hxxp", "HTTPS" -> "HXXPS", "ftp" -> "fxp"; case is kept.
-        fanged = scheme[0] + ("xx" if scheme[1] == "t" else "XX") + scheme[3:]
-        if scheme.lower() == "ftp":
-            fanged = scheme[0] + ("x" if scheme[1] == "t" else "X") + scheme[2]
-        return (
-            fanged
-            + match.group("sep")
-            + (match.group("userinfo") or "")
-            + _defang_host(match.group("host"))
-            + match.group("rest")
-        )
+        return scheme + (match.group("userinfo") or "") + _defang_host(match.group("host"))
     www = match.group("www")
     if www is not None:
-        return _defang_host(www) + match.group("wrest")
+        return _defang_host(www)
     return "[@]" + _defang_host(match.group("domain"))
 
 
@@ -198,11 +198,11 @@ def defang(text: str) -> str:
 
     ``https://example.com/x`` -> ``hxxps://example[.]com/x`` (also ``http`` -> ``hxxp`` and
     ``ftp`` -> ``fxp``); ``www.example.com`` -> ``www[.]example[.]com``; ``a@b.com`` ->
-    ``a[@]b[.]com``. Only the host of a URL changes, never its path or query. Nothing else is
-    touched (no HTML handling): render the result as text. Defanging defanged text changes
-    nothing.
+    ``a[@]b[.]com``. Dots change only in the host of a URL, never in its path or query;
+    a link or an address inside a path is defanged like any other. Nothing else is touched
+    (no HTML handling): render the result as text. Defanging defanged text changes nothing.
     """
-    return _DEFANG.sub(_defang_match, text)
+    return _DEFANG.sub(_defang_match, _SCHEME.sub(_defang_scheme, text))
 
 
 def quote_for_text(text: str, limit: int) -> str:
