@@ -8,13 +8,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from disclosure_inbox import __version__
 from disclosure_inbox.config import ConfigError, Settings, load_settings
-from disclosure_inbox.domain.errors import DisclosureInboxError, NotFound
+from disclosure_inbox.domain.errors import DisclosureInboxError, IllegalTransition, NotFound
+from disclosure_inbox.domain.model import Severity, Status
 
 log = logging.getLogger("disclosure_inbox")
 
@@ -60,10 +63,30 @@ def _parser() -> argparse.ArgumentParser:
     )
     rl = reports.add_parser("list", help="list reports")
     rl.add_argument("--status", help="only reports with this status")
+    rl.add_argument("--overdue", action="store_true", help="only reports with a breached clock")
+    rl.add_argument(
+        "--due-before",
+        metavar="ISO-DATETIME",
+        help="only reports with a running clock due before this time",
+    )
     fmt(rl)
     rs = reports.add_parser("show", help="show one report")
     rs.add_argument("ref")
     fmt(rs)
+    rset = reports.add_parser("set", help="move a report through the workflow")
+    rset.add_argument("ref")
+    rset.add_argument("--status", required=True, choices=[s.value for s in Status])
+    rset.add_argument("--severity", choices=[s.value for s in Severity])
+    rset.add_argument("--note", default="")
+    rset.add_argument("--actor", default=os.environ.get("USER") or "cli")
+    rset.add_argument("--duplicate-of", metavar="REF")
+
+    sla = sub.add_parser("sla", help="SLA deadlines").add_subparsers(
+        dest="sla_command", required=True
+    )
+    due = sla.add_parser("due", help="what is due or would escalate, without sending anything")
+    due.add_argument("--at", metavar="ISO-DATETIME", help="the moment to ask about (default: now)")
+    fmt(due)
 
     outbox = sub.add_parser("outbox", help="mail waiting to be sent").add_subparsers(
         dest="outbox_command", required=True
@@ -97,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"disclosure-inbox: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (UsageError, NotFound) as exc:
+    except (UsageError, NotFound, IllegalTransition) as exc:
         print(f"disclosure-inbox: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -125,8 +148,27 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return commands.run_once(settings)
         case "reports":
             if args.reports_command == "list":
-                return _emit(commands.reports_list(settings, status=args.status), args.format)
+                listed = commands.reports_list(
+                    settings,
+                    status=args.status,
+                    overdue=args.overdue,
+                    due_before=_datetime(args.due_before, settings) if args.due_before else None,
+                )
+                return _emit(listed, args.format)
+            if args.reports_command == "set":
+                return commands.report_set(
+                    settings,
+                    args.ref,
+                    Status(args.status),
+                    severity=Severity(args.severity) if args.severity else None,
+                    note=args.note,
+                    actor=args.actor,
+                    duplicate_of=args.duplicate_of,
+                )
             return _emit(commands.report_show(settings, args.ref), args.format)
+        case "sla":
+            at = _datetime(args.at, settings) if args.at else None
+            return _emit(commands.sla_due(settings, at=at), args.format)
         case "outbox":
             if args.outbox_command == "list":
                 return _emit(commands.outbox_list(settings, state=args.state), args.format)
@@ -134,6 +176,17 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         case "stats":
             return _emit(commands.stats(settings), args.format)
     raise UsageError(f"unknown command {args.command}")
+
+
+def _datetime(value: str, settings: Settings) -> datetime:
+    """ISO 8601; a value without an offset is in the organisation's time zone."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise UsageError(f"not an ISO 8601 date-time: {value!r}") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=settings.organization.tz)
+    return parsed
 
 
 def _emit(data: Any, fmt: str) -> int:

@@ -7,17 +7,20 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import exists, select, text
 
 from disclosure_inbox.adapters.db import engine as engine_mod
-from disclosure_inbox.adapters.db.models import Message, OutboxRow, Report
+from disclosure_inbox.adapters.db.models import ClockRow, Message, OutboxRow, Report
 from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.config import Settings
+from disclosure_inbox.domain import sla
 from disclosure_inbox.domain.errors import NotFound
-from disclosure_inbox.domain.model import Status
+from disclosure_inbox.domain.model import Severity, Status
 from disclosure_inbox.ports import SystemClock
 from disclosure_inbox.service.app import App, run_cycle
+from disclosure_inbox.service.clocks import clocks_of, to_state
 from disclosure_inbox.service.outbox import retry
+from disclosure_inbox.service.workflow import set_status
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +75,13 @@ def _iso(value: datetime | None, settings: Settings) -> str | None:
     return value.astimezone(settings.organization.tz).isoformat() if value else None
 
 
-def reports_list(settings: Settings, *, status: str | None) -> list[dict[str, Any]]:
+def reports_list(
+    settings: Settings,
+    *,
+    status: str | None,
+    overdue: bool = False,
+    due_before: datetime | None = None,
+) -> list[dict[str, Any]]:
     if status is not None and status not in {s.value for s in Status}:
         from disclosure_inbox.cli import UsageError
 
@@ -82,6 +91,14 @@ def reports_list(settings: Settings, *, status: str | None) -> list[dict[str, An
     query = select(Report).order_by(Report.received_at, Report.id)
     if status:
         query = query.where(Report.status == status)
+    running = (ClockRow.report_id == Report.id) & ClockRow.stopped_at.is_(None)
+    if overdue:
+        now = SystemClock().now()
+        query = query.where(exists().where(running, ClockRow.due_at < now))
+    if due_before is not None:
+        query = query.where(
+            exists().where(running, ClockRow.paused_at.is_(None), ClockRow.due_at < due_before)
+        )
     with store.reading() as session:
         return [
             {
@@ -99,6 +116,7 @@ def reports_list(settings: Settings, *, status: str | None) -> list[dict[str, An
 def report_show(settings: Settings, ref: str) -> dict[str, Any]:
     store = Store.from_url(settings.database_url)
     store.check_schema()
+    now = SystemClock().now()
     with store.reading() as session:
         report = Store.report_by_ref(session, ref)
         if report is None:
@@ -127,6 +145,16 @@ def report_show(settings: Settings, ref: str) -> dict[str, Any]:
                 }
                 for m in messages
             ],
+            "clocks": [
+                {
+                    "name": c.name,
+                    "started_at": _iso(c.started_at, settings),
+                    "due_at": _iso(c.due_at, settings),
+                    "stopped_at": _iso(c.stopped_at, settings),
+                    "state": sla.clock_state_label(to_state(c), now),
+                }
+                for c in clocks_of(session, report.id)
+            ],
             "attachments": [
                 {
                     "filename": a.filename,
@@ -138,6 +166,50 @@ def report_show(settings: Settings, ref: str) -> dict[str, Any]:
                 for a in m.attachments
             ],
         }
+
+
+def report_set(
+    settings: Settings,
+    ref: str,
+    status: Status,
+    *,
+    severity: Severity | None,
+    note: str,
+    actor: str,
+    duplicate_of: str | None,
+) -> int:
+    store = Store.from_url(settings.database_url)
+    store.check_schema()
+    change = set_status(
+        store,
+        settings,
+        ref,
+        status,
+        severity=severity,
+        note=note,
+        actor=actor,
+        duplicate_of=duplicate_of,
+        now=SystemClock().now(),
+    )
+    print(
+        f"{change.ref}: {change.from_status} -> {change.to_status}"
+        + (f" (severity {change.severity})" if change.severity else ""),
+        file=sys.stderr,
+    )
+    return 0
+
+
+def sla_due(settings: Settings, *, at: datetime | None) -> list[dict[str, Any]]:
+    app = App.build(settings)
+    app.store.check_schema()
+    now = at or app.clock.now()
+    escalator = app.escalator()
+    with app.store.reading() as session:
+        items = escalator.find_due(session, now)
+        return [
+            {**escalator.describe(item, now), "recipients": list(item.escalation.recipients)}
+            for item in items
+        ]
 
 
 def outbox_list(settings: Settings, *, state: str | None) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,6 +23,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from disclosure_inbox.domain.model import Severity
 
 ENV_VAR = "DISCLOSURE_INBOX_CONFIG"
 
@@ -153,6 +156,75 @@ class Limits(_Section):
     acks_per_report: int = Field(default=1, ge=0)
 
 
+class Calendar(_Section):
+    """Business days: the organisation's time zone is ``[organization] timezone``."""
+
+    country: str | None = None  # ISO 3166-1 code for public holidays, e.g. "US", "DE"
+    subdivision: str | None = None  # e.g. "CA", "BY"
+    workdays: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri")
+    closures: tuple[date, ...] = ()  # extra days off (company holidays)
+
+    @model_validator(mode="after")
+    def _builds(self) -> Calendar:
+        from disclosure_inbox.domain.calendar import BusinessCalendar
+
+        # The time zone does not change what is valid here; the real one is applied later.
+        BusinessCalendar.build("UTC", self.country, self.subdivision, self.workdays, self.closures)
+        return self
+
+
+class Sla(_Section):
+    acknowledgement_business_days: int = Field(default=5, ge=1, le=365)
+    # Severity -> business days from verification to resolution; 0 or absent: no clock.
+    resolution_business_days: dict[Severity, int] = Field(
+        default_factory=lambda: {Severity.CRITICAL: 5}
+    )
+    pause_in_needs_info: bool = True
+
+    @field_validator("resolution_business_days")
+    @classmethod
+    def _non_negative(cls, value: dict[Severity, int]) -> dict[Severity, int]:
+        for severity, days in value.items():
+            if days < 0 or days > 365:
+                raise ValueError(f"{severity}: business days must be between 0 and 365")
+        return value
+
+
+class Tier(_Section):
+    name: str = Field(min_length=1, max_length=40)
+    # Business days relative to the deadline: -1 one day before, 0 at it, +1 a day after.
+    offset: int = Field(ge=-30, le=30)
+    repeat: bool = False
+    # Empty: [organization] staff_addresses.
+    recipients: tuple[str, ...] = ()
+    clocks: tuple[Literal["acknowledgement", "resolution"], ...] = ("acknowledgement", "resolution")
+
+
+def _default_tiers() -> tuple[Tier, ...]:
+    return (
+        Tier(name="due-soon", offset=-1),
+        Tier(name="overdue", offset=0),
+        Tier(name="overdue-again", offset=1, repeat=True),
+    )
+
+
+class Escalation(_Section):
+    scan_interval_seconds: float = Field(default=300.0, ge=1.0)
+    # With digest on, a recipient with at least digest_min escalations in one scan gets one
+    # mail listing them all instead of one mail each.
+    digest: bool = True
+    digest_min: int = Field(default=2, ge=2)
+    tiers: tuple[Tier, ...] = Field(default_factory=_default_tiers)
+
+    @field_validator("tiers")
+    @classmethod
+    def _unique_names(cls, value: tuple[Tier, ...]) -> tuple[Tier, ...]:
+        names = [t.name for t in value]
+        if len(names) != len(set(names)):
+            raise ValueError("tier names must be unique")
+        return value
+
+
 class Settings(_Section):
     organization: Organization
     imap: Imap
@@ -161,6 +233,9 @@ class Settings(_Section):
     smtp: Smtp = Smtp()
     templates: Templates = Templates()
     limits: Limits = Limits()
+    calendar: Calendar = Calendar()
+    sla: Sla = Sla()
+    escalation: Escalation = Escalation()
     source: str = ""
 
     @property
@@ -177,7 +252,7 @@ class Settings(_Section):
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    msg = err["msg"]
+    msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
     if err["type"] == "missing":

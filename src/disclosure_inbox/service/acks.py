@@ -8,7 +8,6 @@ that fired, in the log and in the audit trail.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -23,12 +22,30 @@ from disclosure_inbox.domain.model import ParsedMessage
 from disclosure_inbox.domain.refs import tagged_subject
 from disclosure_inbox.domain.replies import reply_target
 from disclosure_inbox.domain.sanitize import display_name_safe, header_safe
+from disclosure_inbox.service.clocks import start_ack_clock
 from disclosure_inbox.service.outbox import LOOP_MARKER, Outgoing, enqueue
 
 log = logging.getLogger(__name__)
 
 ACK = "ack"
 SUPPRESSED = "ack-suppressed"
+# Rules that say the message was written by a machine, not a person: such a "report" gets no
+# acknowledgement clock (nobody owes a bounce an answer). Mail from staff, a rate-limited
+# sender or an address we cannot reply to is still a person's report with a deadline.
+MACHINE_RULES = frozenset(
+    {
+        "own-loop-marker",
+        "own-message-id",
+        "own-address",
+        "mailer-daemon",
+        "delivery-report",
+        "auto-submitted",
+        "auto-reply-headers",
+        "auto-response-suppress",
+        "precedence",
+        "list-headers",
+    }
+)
 
 
 def loop_context(
@@ -57,20 +74,12 @@ def format_local(value: datetime, settings: Settings) -> str:
 
 
 class Acknowledger:
-    """The intake hook that answers new reports (through the outbox) and records bounces.
+    """The intake hook that starts a new report's acknowledgement clock, answers it (through
+    the outbox) with the promised response date, and records bounces of our mail."""
 
-    ``due_at`` gives the promised response time of a new report, where an SLA is configured.
-    """
-
-    def __init__(
-        self,
-        settings: Settings,
-        renderer: Renderer,
-        due_at: Callable[[Session, Report], datetime | None] | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, renderer: Renderer) -> None:
         self.settings = settings
         self.renderer = renderer
-        self.due_at = due_at
 
     def __call__(
         self,
@@ -94,6 +103,9 @@ class Acknowledger:
             acks_for_report=self._acks_for(session, report.id),
         )
         verdict = loops.evaluate(ctx)
+        due_at = None
+        if verdict.rule not in MACHINE_RULES:
+            due_at = start_ack_clock(session, report.id, report.received_at, self.settings).due_at
         if verdict.allowed and target.address is None:
             verdict = loops.Verdict(False, target.source, "no address to reply to (RFC 3834 §4)")
         if not verdict.allowed:
@@ -116,9 +128,8 @@ class Acknowledger:
             )
             return
         assert target.address is not None
-        row = enqueue(
-            session, self.settings, self._ack(session, report, parsed, target.address), now
-        )
+        ack = self._ack(report, parsed, target.address, due_at)
+        row = enqueue(session, self.settings, ack, now)
         Store.audit(
             session,
             now,
@@ -130,9 +141,10 @@ class Acknowledger:
             via=target.source,
         )
 
-    def _ack(self, session: Session, report: Report, parsed: ParsedMessage, to: str) -> Outgoing:
+    def _ack(
+        self, report: Report, parsed: ParsedMessage, to: str, due: datetime | None
+    ) -> Outgoing:
         org = self.settings.organization
-        due = self.due_at(session, report) if self.due_at else None
         subject = header_safe(parsed.subject, 150)
         rendered = self.renderer.render(
             "reporter",

@@ -17,6 +17,7 @@ from disclosure_inbox.config import Settings
 from disclosure_inbox.domain.errors import TransientError
 from disclosure_inbox.ports import Clock, Mailbox, SystemClock
 from disclosure_inbox.service.acks import Acknowledger
+from disclosure_inbox.service.escalation import Escalator, ScanResult
 from disclosure_inbox.service.intake import Intake, IntakeResult
 from disclosure_inbox.service.outbox import DrainResult, Outbox
 
@@ -56,15 +57,21 @@ class App:
     def outbox(self) -> Outbox:
         return Outbox(self.settings, self.store)
 
+    def escalator(self) -> Escalator:
+        return Escalator(self.settings, self.store, self.renderer())
+
 
 @dataclass
 class CycleResult:
     intake: IntakeResult
+    scan: ScanResult | None = None
     outbox: DrainResult | None = None
     errors: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         parts = [f"intake: {self.intake.summary()}"]
+        if self.scan is not None:
+            parts.append(f"sla: {self.scan.summary()}")
         if self.outbox is not None:
             parts.append(f"outbox: {self.outbox.summary()}")
         parts += [f"error: {e}" for e in self.errors]
@@ -99,10 +106,10 @@ def run_intake(app: App, *, progress: bool = False) -> IntakeResult:
 
 
 def run_cycle(app: App, *, progress: bool = False) -> CycleResult:
-    """One full cycle of work: intake of everything pending, then the outbox.
+    """One full cycle of work: intake of everything pending, the SLA scan, then the outbox.
 
-    An IMAP outage does not keep the outbox from draining, nor the other way round; the first
-    error of each is reported and the cycle counts as failed.
+    An outage of one server does not keep the other steps from running; each error is
+    reported and the cycle counts as failed.
     """
     app.store.check_schema()
     result = CycleResult(intake=IntakeResult())
@@ -111,6 +118,11 @@ def run_cycle(app: App, *, progress: bool = False) -> CycleResult:
     except TransientError as exc:
         log.error("intake failed: %s", exc)
         result.errors.append(f"intake: {exc}")
+    try:
+        result.scan = app.escalator().scan(app.clock.now())
+    except TransientError as exc:
+        log.error("SLA scan failed: %s", exc)
+        result.errors.append(f"sla: {exc}")
     try:
         result.outbox = asyncio.run(app.outbox().drain(app.clock.now()))
     except TransientError as exc:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -188,4 +189,49 @@ class OutboxRow(Base):
     __table_args__ = (
         Index("ix_outbox_state_next", "state", "next_attempt_at"),
         Index("ix_outbox_kind_to_created", "kind", "to_address", "created_at"),
+    )
+
+
+class ClockRow(Base):
+    """One SLA clock of a report. Finding what is due reads only running clocks near their
+    deadline, through a partial index, so a scan costs what is due, not what is stored."""
+
+    __tablename__ = "clocks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    name: Mapped[str] = mapped_column(String(20))  # acknowledgement | resolution
+    started_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    stopped_at: Mapped[datetime | None]
+    paused_at: Mapped[datetime | None]
+    paused_business_days: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        Index(
+            "ix_clocks_running_due",
+            "due_at",
+            sqlite_where=text("stopped_at IS NULL AND paused_at IS NULL"),
+            postgresql_where=text("stopped_at IS NULL AND paused_at IS NULL"),
+        ),
+    )
+
+
+class EscalationRow(Base):
+    """The escalation ledger: each (clock, tier, occurrence) is sent at most once."""
+
+    __tablename__ = "escalations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clock_id: Mapped[int] = mapped_column(ForeignKey("clocks.id"))
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    tier: Mapped[str] = mapped_column(String(40))
+    occurrence: Mapped[int] = mapped_column(Integer)
+    fire_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    late: Mapped[bool]
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+
+    __table_args__ = (
+        UniqueConstraint("clock_id", "tier", "occurrence", name="uq_escalations_step"),
     )
