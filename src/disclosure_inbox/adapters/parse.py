@@ -120,10 +120,24 @@ def header_map(msg: Message) -> dict[str, str]:
     return out
 
 
+_ANGLE_ADDR = re.compile(r"<([^<>\s@]+@[^<>\s@]+)>")
+
+
 def _sender(msg: Message, headers: dict[str, str]) -> tuple[str, str]:
-    raw = msg.get("From") or msg.get("Sender") or ""
+    """The author's address and display name.
+
+    The address inside the one angle-addr wins over anything in the display name: a name such
+    as ``victim@example.net <attacker@evil.example>`` or an encoded word that decodes to an
+    address must never make us answer someone else. Only without exactly one angle-addr
+    does the general address-list parser decide.
+    """
+    raw = str(msg.get("From") or msg.get("Sender") or "")
+    angles = _ANGLE_ADDR.findall(raw)
+    if len(angles) == 1:
+        name = decode_header(raw[: raw.rfind("<")]).strip().strip('"').strip()
+        return clean_text(angles[0].strip().lower())[:320], name[:200]
     try:
-        pairs = email.utils.getaddresses([str(raw)])
+        pairs = email.utils.getaddresses([raw])
     except Exception:
         pairs = []
     for name, addr in pairs:

@@ -5,6 +5,8 @@
   that load mail into it and read flags back.
 - `disclosure_inbox.testing.smtp_sink`: an aiosmtpd server (`SmtpSink`) that keeps every
   message it accepts and can answer the next messages with a chosen 4xx or 5xx reply.
+- `disclosure_inbox.testing.mailgen`: deterministic, realistic inbound mail to load into
+  the server.
 
 Nothing is re-exported here, so importing one helper does not import the other's
 dependencies (aiosmtpd is only in the `test` extra).

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
 _FINDINGS = [
@@ -156,7 +157,7 @@ def generate(
                     filename="screenshot.png",
                 )
             sent.append((mid, sender, finding))
-        yield Generated(msg.as_bytes(), kind, mid, sender, when)
+        yield Generated(msg.as_bytes(policy=SMTP), kind, mid, sender, when)
 
 
 def simple(
@@ -178,4 +179,10 @@ def simple(
     for key, value in (headers or {}).items():
         msg[key] = value
     msg.set_content(body)
-    return msg.as_bytes()
+    return msg.as_bytes(policy=SMTP)
+
+
+def raw(headers: list[tuple[str, str]], body: str = "Details.\r\n") -> bytes:
+    """A message written byte for byte, for input the standard library refuses to build."""
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers)
+    return (head + "\r\n" + body).encode("utf-8", "surrogateescape")
