@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -66,8 +66,10 @@ class Escalator:
         before = max([0, *(-t.offset for t in self.tiers)])
         return self.calendar.add_business_days(now, before) if before else now
 
-    def find_due(self, session: Session, now: datetime) -> list[DueItem]:
-        rows = session.execute(
+    def due_query(self, now: datetime) -> Select[ClockRow, Report]:
+        """Running clocks whose deadline is within reach of a tier (served by the partial
+        index ``ix_clocks_running_due``)."""
+        return (
             select(ClockRow, Report)
             .join(Report, Report.id == ClockRow.report_id)
             .where(
@@ -75,7 +77,10 @@ class Escalator:
                 ClockRow.paused_at.is_(None),
                 ClockRow.due_at <= self.horizon(now),
             )
-        ).all()
+        )
+
+    def find_due(self, session: Session, now: datetime) -> list[DueItem]:
+        rows = session.execute(self.due_query(now)).all()
         if not rows:
             return []
         ids = [clock.id for clock, _ in rows]
