@@ -1,0 +1,105 @@
+"""The bundled demo (demo/run.py) runs start to finish and leaves nothing running."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from disclosure_inbox.testing.dovecot import dovecot_installed
+
+DEMO = Path(__file__).resolve().parents[2] / "demo" / "run.py"
+# The senders of demo/mail: people get an acknowledgement, machines (an out-of-office reply,
+# a bounce, a newsletter) get none. The follow-up is Priya's second message.
+PEOPLE = {
+    "priya.raman@example.org",
+    "lukas@example.net",
+    "chen.wei@example.com",
+    "juergen.hoffmann@example.net",
+}
+MACHINES = {"tomas.ferreira@example.net", "mailer-daemon@mx.example.com", "hello@news.example.com"}
+
+
+def _section(output: str, start: str) -> str:
+    """The output from the line ``start`` to the next command or heading."""
+    text = output.split(start + "\n", 1)[1]
+    return re.split(r"^(?:\$ |== )", text, maxsplit=1, flags=re.MULTILINE)[0]
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if text.encode() in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+def test_demo_acknowledges_the_people_only_and_stops_its_servers(tmp_path: Path) -> None:
+    if not DEMO.exists():
+        pytest.skip(f"{DEMO} is not in this checkout")
+    if os.environ.get("DISCLOSURE_INBOX_SKIP_DOVECOT", "") == "1":
+        pytest.skip("DISCLOSURE_INBOX_SKIP_DOVECOT=1")
+    if not dovecot_installed():
+        pytest.fail("the demo needs Dovecot: run scripts/setup", pytrace=False)
+    workdir = tmp_path / "demo"
+
+    done = subprocess.run(
+        [sys.executable, str(DEMO), "--workdir", str(workdir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    output = done.stdout
+    assert done.returncode == 0, output + done.stderr
+
+    # The store the demo left behind, read with the real command.
+    listed = subprocess.run(
+        [sys.executable, "-m", "disclosure_inbox", "--config", str(workdir / "config.toml")]
+        + ["reports", "list", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    ref_of = {r["reporter"]: r["ref"] for r in json.loads(listed.stdout)}
+    assert set(ref_of) == PEOPLE | MACHINES  # the follow-up joined Priya's report
+
+    # Every report is in the printed list, each person's under their own reference.
+    table = _section(output, "$ disclosure-inbox reports list")
+    for reporter, ref in ref_of.items():
+        assert re.search(rf"^{ref}\b.*\b{re.escape(reporter)}\b", table, re.MULTILINE), reporter
+    assert f"$ disclosure-inbox reports show {ref_of['priya.raman@example.org']}" in output
+
+    # The acknowledgement summary: one per person, tagged with their reference, none to a machine.
+    summary = output.split("== What the researchers received", 1)[1]
+    shown = dict(re.findall(r"^To: +(\S+)\nSubject: \[(MIO-\d{4}-\d{4,})\]", summary, re.M))
+    assert shown == {person: ref_of[person] for person in PEOPLE}
+    assert not any(machine in summary for machine in MACHINES)
+    sent = [
+        email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        for path in sorted((workdir / "sent").glob("*.eml"))
+    ]
+    assert sorted(str(m["To"]) for m in sent) == sorted(PEOPLE)
+
+    # Nothing left running: no Dovecot on the demo's configuration, nothing on its ports.
+    [config] = re.findall(r"^Dovecot .* config (\S+)$", output, re.MULTILINE)
+    assert _processes_mentioning(config) == []
+    assert not Path(config).exists()  # its files are removed without --keep
+    for port in re.findall(r"on 127\.0\.0\.1:(\d+)", output):
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", int(port)), timeout=2).close()
