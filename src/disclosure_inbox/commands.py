@@ -19,6 +19,7 @@ from disclosure_inbox.domain.model import Severity, Status
 from disclosure_inbox.ports import SystemClock
 from disclosure_inbox.service.app import App, run_cycle
 from disclosure_inbox.service.clocks import clocks_of, to_state
+from disclosure_inbox.service.leader import leadership_for
 from disclosure_inbox.service.outbox import retry
 from disclosure_inbox.service.workflow import set_status
 
@@ -60,7 +61,15 @@ def check_config(settings: Settings, *, connect: bool) -> int:
 
 def run_once(settings: Settings) -> int:
     app = App.build(settings)
-    result = run_cycle(app, progress=sys.stderr.isatty())
+    app.store.check_schema()
+    leader = leadership_for(settings.database_url, f"{settings.imap.host}/{settings.imap.mailbox}")
+    if not leader.acquire():  # SQLite raises instead: one process per database
+        print("another instance is the leader and does the work; nothing done", file=sys.stderr)
+        return 0
+    try:
+        result = run_cycle(app, progress=sys.stderr.isatty())
+    finally:
+        leader.release()
     print(result.summary(), file=sys.stderr)
     return 1 if result.errors else 0
 

@@ -225,6 +225,33 @@ class Escalation(_Section):
         return value
 
 
+class Daemon(_Section):
+    # Polling is the safety net; with IDLE, new mail is taken within seconds.
+    poll_interval_seconds: float = Field(default=60.0, ge=1.0)
+    idle: bool = True
+    # Re-issue IDLE before servers drop it (RFC 2177: at most 29 minutes).
+    idle_renew_seconds: float = Field(default=1500.0, ge=5.0, le=1740.0)
+    outbox_interval_seconds: float = Field(default=15.0, ge=0.5)
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0.5, le=600.0)
+    # How often a standby instance tries to take over (PostgreSQL).
+    leader_check_seconds: float = Field(default=5.0, ge=0.5, le=300.0)
+    # No successful intake for this long: an error, unhealthy, and a mail to the alert list.
+    alert_after_seconds: float = Field(default=900.0, ge=10.0)
+    alert_repeat_seconds: float = Field(default=21600.0, ge=60.0)
+    # Empty: [organization] staff_addresses.
+    alert_recipients: tuple[str, ...] = ()
+    backoff_max_seconds: float = Field(default=300.0, ge=1.0)
+
+
+class Health(_Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    # A loop (intake, outbox, scan) that has not succeeded for its interval plus this long
+    # makes /healthz answer 503. 0: one more interval plus a minute.
+    max_age_seconds: float = Field(default=0.0, ge=0.0)
+
+
 class Settings(_Section):
     organization: Organization
     imap: Imap
@@ -236,6 +263,8 @@ class Settings(_Section):
     calendar: Calendar = Calendar()
     sla: Sla = Sla()
     escalation: Escalation = Escalation()
+    daemon: Daemon = Daemon()
+    health: Health = Health()
     source: str = ""
 
     @property

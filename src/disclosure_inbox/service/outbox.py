@@ -14,13 +14,14 @@ import hashlib
 import logging
 import random
 import secrets
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from disclosure_inbox.adapters.db.models import Message, OutboxRow
@@ -141,6 +142,7 @@ class DrainResult:
     sent: int = 0
     deferred: int = 0
     failed: int = 0
+    sent_kinds: Counter[str] = field(default_factory=Counter)
 
     def summary(self) -> str:
         return f"{self.sent} sent, {self.deferred} deferred, {self.failed} failed"
@@ -162,6 +164,17 @@ class Outbox:
                     .limit(limit)
                 )
             )
+
+    def retrying(self) -> str | None:
+        """The last error of pending mail that has failed before, if any is waiting."""
+        with self.store.reading() as session:
+            row = session.execute(
+                select(func.count(), func.max(OutboxRow.last_error)).where(
+                    OutboxRow.state == PENDING, OutboxRow.attempts > 0
+                )
+            ).one()
+        count, error = row
+        return f"{count} message(s) waiting to be retried; last error: {error}" if count else None
 
     async def drain(self, now: datetime) -> DrainResult:
         """Send everything due over one connection; stop at the first sign of an outage."""
@@ -199,6 +212,7 @@ class Outbox:
                 self._finish(row.id, now, SENT, None, reply=reply)
                 log.info("%s %s sent to %s", row.kind, row.message_id, row.to_address)
                 result.sent += 1
+                result.sent_kinds[row.kind] += 1
         return True
 
     def _finish(

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from disclosure_inbox.adapters.db import engine as engine_mod
 from disclosure_inbox.adapters.db.models import (
     AuditEntry,
+    ClockRow,
     IntakeFailure,
     MailboxState,
     Message,
@@ -26,9 +27,12 @@ from disclosure_inbox.adapters.db.models import (
     Report,
 )
 from disclosure_inbox.domain.errors import StoreUnavailable
-from disclosure_inbox.domain.model import Direction, Outcome
+from disclosure_inbox.domain.model import Direction, Outcome, Status
 from disclosure_inbox.domain.refs import format_ref
 from disclosure_inbox.domain.threading import TaggedReport
+
+# Statuses in which a report needs nothing more from anyone.
+TERMINAL = frozenset({Status.CLOSED, Status.DUPLICATE, Status.OUT_OF_SCOPE, Status.SPAM})
 
 
 class SchemaOutOfDate(StoreUnavailable):
@@ -205,3 +209,33 @@ class Store:
 
 def is_disconnect(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def snapshot(session: Session, now: datetime, soon: datetime) -> dict[str, Any]:
+    """Gauges for /metrics: outbox depth, open reports by status, clocks by state."""
+    pending, oldest = session.execute(
+        select(func.count(), func.min(OutboxRow.created_at)).where(OutboxRow.state == "pending")
+    ).one()
+    open_statuses = [s for s in Status if s not in TERMINAL]
+    by_status = dict(
+        session.execute(
+            select(Report.status, func.count())
+            .where(Report.status.in_(open_statuses))
+            .group_by(Report.status)
+        ).all()
+    )
+    running = (ClockRow.stopped_at.is_(None), ClockRow.paused_at.is_(None))
+
+    def clocks(*where: Any) -> int:
+        return int(
+            session.scalar(select(func.count()).select_from(ClockRow).where(*running, *where)) or 0
+        )
+
+    return {
+        "outbox_pending": int(pending or 0),
+        "oldest_pending_age": (now - oldest).total_seconds() if oldest else None,
+        "reports_open": {str(k): int(v) for k, v in by_status.items()},
+        "clocks_running": clocks(),
+        "clocks_due_soon": clocks(ClockRow.due_at > now, ClockRow.due_at <= soon),
+        "clocks_breached": clocks(ClockRow.due_at <= now),
+    }
