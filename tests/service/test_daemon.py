@@ -295,3 +295,33 @@ def test_two_instances_on_postgresql_share_the_work_and_fail_over(make_deploymen
     assert d.counts()["reports"] == 15
     assert d.scalar("SELECT count(DISTINCT report_id) FROM outbox") == 15
     assert d.scalar("SELECT count(*) FROM outbox") == 15
+
+
+@SQLITE
+def test_intake_failing_for_too_long_alerts_staff_once(make_deployment, daemons, dovecot_factory):
+    server = dovecot_factory()
+    d = make_deployment(
+        imap={
+            "host": server.host,
+            "port": server.port,
+            "username": server.user,
+            "password": server.password,
+        },
+        daemon={
+            **FAST,
+            "poll_interval_seconds": 1,
+            "alert_after_seconds": 10,
+            "alert_repeat_seconds": 3600,
+        },
+    )
+    daemon = daemons(d)
+    daemon.wait_for_log("disclosure-inbox running")
+    server.stop()
+    [alert] = d.sink.wait_for(1, timeout=30)
+    assert list(alert.rcpt_tos) == ["lead@m.io"]
+    assert alert.message["Subject"] == "[Mio] disclosure-inbox: mailbox intake is failing"
+    assert "Connection refused" in alert.message.get_body(("plain",)).get_content()
+    daemon.wait_for_log("no successful intake since")
+    time.sleep(3)  # further housekeeping rounds: still one alert
+    assert len(d.sink.messages) == 1
+    assert daemon.alive()

@@ -34,6 +34,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    if parsed.get_backend_name() == "postgresql":
+        # No network call may hang the daemon: bound the connect, and any single statement.
+        connect_args = kwargs.setdefault("connect_args", {})
+        connect_args.setdefault("connect_timeout", 10)
+        connect_args.setdefault("options", "-c statement_timeout=60000")
     return create_engine(url, **kwargs)
 
 
