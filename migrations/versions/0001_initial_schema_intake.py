@@ -91,10 +91,9 @@ def upgrade() -> None:
             ["reports.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("direction", "raw_sha256", name="uq_messages_direction_sha"),
+        sa.UniqueConstraint("raw_sha256", "direction", name="uq_messages_sha_direction"),
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_messages_message_id"), ["message_id"], unique=False)
         batch_op.create_index(
             "ix_messages_msgid_sender", ["message_id", "sender_address"], unique=False
         )
@@ -186,7 +185,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_messages_report_id"))
         batch_op.drop_index(batch_op.f("ix_messages_outcome"))
         batch_op.drop_index("ix_messages_msgid_sender")
-        batch_op.drop_index(batch_op.f("ix_messages_message_id"))
 
     op.drop_table("messages")
     with op.batch_alter_table("reports", schema=None) as batch_op:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from disclosure_inbox.adapters.db.models import (
@@ -37,7 +38,7 @@ from disclosure_inbox.domain import loops
 from disclosure_inbox.domain.errors import TransientError
 from disclosure_inbox.domain.mail_ids import our_message_ids
 from disclosure_inbox.domain.model import Direction, Outcome, ParsedMessage, RawMessage, Status
-from disclosure_inbox.domain.refs import refs_in_subject
+from disclosure_inbox.domain.refs import format_ref, refs_in_subject
 from disclosure_inbox.domain.threading import decide_thread
 from disclosure_inbox.ports import BlobStore, Mailbox
 from disclosure_inbox.service.acks import loop_context
@@ -120,6 +121,8 @@ class Intake:
         self.store = store
         self.blobs = blobs
         self.on_message = on_message
+        self._seq: dict[int, int] = {}  # year -> last reference number, within one batch
+        self._failing: set[tuple[str, int, int]] = set()  # locations with failed attempts
 
     # --- one pass ------------------------------------------------------------------------
 
@@ -144,15 +147,14 @@ class Intake:
         for batch in _batches(pending, sizes, cfg.batch_size):
             if should_stop():
                 break
-            done: list[Stored] = []
-            for raw in mailbox.fetch(batch):
-                stored = self.ingest(raw, now)
-                done.append(stored)
+            with self.store.reading() as session:
+                seen = Store.known_uids(session, name, uidvalidity, batch)
+            # Stored before, not yet flagged (a crash between commit and flag): flag only.
+            done = [Stored(uid, "seen") for uid in batch if uid in seen]
+            fetch = [uid for uid in batch if uid not in seen]
+            done += self.ingest_batch(mailbox.fetch(fetch), now, progress, should_stop)
+            for stored in done:
                 self._count(result, stored)
-                if progress:
-                    progress(1)
-                if should_stop():
-                    break
             self._after_commit(mailbox, done)
         result.seconds = time.monotonic() - started
         return result
@@ -217,17 +219,43 @@ class Intake:
 
     def ingest(self, raw: RawMessage, now: datetime) -> Stored:
         """Store one message; never raises for the message's content, only for an outage."""
-        try:
-            with self.store.transaction() as session:
-                return self._ingest(session, raw, now)
-        except TransientError:
-            raise
-        except Exception as exc:
-            return self._failed(raw, now, exc)
+        return self.ingest_batch([raw], now)[0]
+
+    def ingest_batch(
+        self,
+        raws: Iterable[RawMessage],
+        now: datetime,
+        progress: Callable[[int], Any] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> list[Stored]:
+        """Store a batch in one transaction, each message in a savepoint of its own.
+
+        One commit per batch instead of per message; a message that fails rolls back only its
+        savepoint and is counted as a failed attempt after the commit. Nothing is flagged on
+        the server before that commit, so a crash only means the batch is fetched again.
+        """
+        done: list[Stored] = []
+        failed: list[tuple[RawMessage, Exception]] = []
+        with self.store.transaction() as session:
+            self._seq.clear()
+            self._failing = Store.failing(session)
+            for raw in raws:
+                try:
+                    with session.begin_nested():
+                        done.append(self._ingest(session, raw, now))
+                except (TransientError, OperationalError):
+                    raise
+                except Exception as exc:
+                    self._seq.clear()  # a rolled-back report may have taken a number
+                    failed.append((raw, exc))
+                if progress:
+                    progress(1)
+                if should_stop():
+                    break
+        done += [self._failed(raw, now, exc) for raw, exc in failed]
+        return done
 
     def _ingest(self, session: Session, raw: RawMessage, now: datetime) -> Stored:
-        if Store.location(session, raw.mailbox, raw.uidvalidity, raw.uid) is not None:
-            return Stored(raw.uid, "seen")
         sha = hashlib.sha256(raw.raw).hexdigest()
         existing = Store.inbound_by_sha(session, sha)
         if existing is not None:
@@ -276,21 +304,20 @@ class Intake:
             report = self._new_report(session, parsed, raw.internaldate, now)
             outcome = Outcome.REPORT
         message = self._message_row(raw, parsed, sha, outcome, parsed.parser, now)
-        message.report_id = report.id
+        message.report = report
         message.thread_rule = decision.rule
-        session.add(message)
-        session.flush()
-        for att in parsed.attachments:
-            session.add(
-                AttachmentRow(
-                    message_pk=message.id,
-                    filename=att.filename,
-                    content_type=att.content_type,
-                    size=len(att.content),
-                    sha256=self.blobs.put(att.content),
-                )
+        message.attachments = [
+            AttachmentRow(
+                filename=att.filename,
+                content_type=att.content_type,
+                size=len(att.content),
+                sha256=self.blobs.put(att.content),
             )
-        self._locate(session, raw, message.id, sha, now)
+            for att in parsed.attachments
+        ]
+        session.add(message)
+        self._locate(session, raw, message, sha, now)
+        session.flush()  # one flush for the report, message, attachments and location
         Store.audit(
             session,
             now,
@@ -321,9 +348,12 @@ class Intake:
     ) -> Report:
         org = self.settings.organization
         year = received.astimezone(org.tz).year
-        ref, seq = Store.next_report_ref(session, org.reference_prefix, year)
+        if year not in self._seq:
+            self._seq[year] = Store.last_report_seq(session, year)
+        self._seq[year] += 1
+        seq = self._seq[year]
         report = Report(
-            ref=ref,
+            ref=format_ref(org.reference_prefix, year, seq),
             year=year,
             seq=seq,
             status=Status.NEW,
@@ -336,7 +366,6 @@ class Intake:
             updated_at=now,
         )
         session.add(report)
-        session.flush()
         return report
 
     @staticmethod
@@ -366,13 +395,12 @@ class Intake:
             created_at=now,
         )
 
-    @staticmethod
     def _locate(
-        session: Session, raw: RawMessage, message_pk: int, sha: str, now: datetime
+        self, session: Session, raw: RawMessage, message: Message, sha: str, now: datetime
     ) -> None:
         session.add(
             MessageLocation(
-                message_pk=message_pk,
+                message=message,
                 mailbox=raw.mailbox,
                 uidvalidity=raw.uidvalidity,
                 uid=raw.uid,
@@ -383,9 +411,10 @@ class Intake:
         state = session.get(MailboxState, raw.mailbox)
         if state is not None and state.uidvalidity == raw.uidvalidity and raw.uid > state.last_uid:
             state.last_uid, state.updated_at = raw.uid, now
-        failure = Store.failure(session, raw.mailbox, raw.uidvalidity, raw.uid)
-        if failure is not None:
-            session.delete(failure)
+        if (raw.mailbox, raw.uidvalidity, raw.uid) in self._failing:
+            failure = Store.failure(session, raw.mailbox, raw.uidvalidity, raw.uid)
+            if failure is not None:
+                session.delete(failure)
 
     def _duplicate(
         self,
@@ -398,7 +427,7 @@ class Intake:
     ) -> Stored:
         if existing.raw_sha256 != sha:
             self.blobs.put(raw.raw)  # a resend that differs: keep its bytes as well
-        self._locate(session, raw, existing.id, sha, now)
+        self._locate(session, raw, existing, sha, now)
         Store.audit(
             session,
             now,
@@ -425,8 +454,8 @@ class Intake:
         message = self._message_row(raw, parsed, sha, Outcome.QUARANTINED, parse_outcome, now)
         message.quarantine_reason = reason
         session.add(message)
+        self._locate(session, raw, message, sha, now)
         session.flush()
-        self._locate(session, raw, message.id, sha, now)
         Store.audit(
             session,
             now,

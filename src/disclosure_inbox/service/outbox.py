@@ -114,12 +114,10 @@ def enqueue(session: Session, settings: Settings, out: Outgoing, now: datetime) 
         headers={},
         created_at=now,
     )
-    session.add(message)
-    session.flush()
     row = OutboxRow(
         kind=out.kind,
         report_id=out.report_id,
-        message_pk=message.id,
+        message=message,
         message_id=message_id,
         envelope_from=envelope_sender(settings.smtp.envelope_sender, org.mailbox_address),
         recipients=list(out.recipients),

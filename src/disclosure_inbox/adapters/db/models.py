@@ -71,7 +71,7 @@ class Message(Base):
     direction: Mapped[str] = mapped_column(String(10))
     # inbound: report | followup | quarantined; outbound: the outbox kind (ack, escalation, ...)
     outcome: Mapped[str] = mapped_column(String(20), index=True)
-    message_id: Mapped[str | None] = mapped_column(String(1000), index=True)
+    message_id: Mapped[str | None] = mapped_column(String(1000))
     sender_address: Mapped[str] = mapped_column(String(320))
     sender_name: Mapped[str] = mapped_column(String(200))
     subject: Mapped[str] = mapped_column(Text)
@@ -94,7 +94,9 @@ class Message(Base):
     attachments: Mapped[list[AttachmentRow]] = relationship(order_by="AttachmentRow.id")
 
     __table_args__ = (
-        UniqueConstraint("direction", "raw_sha256", name="uq_messages_direction_sha"),
+        # The hash leads: a lookup by hash must not be served by a scan over one direction.
+        UniqueConstraint("raw_sha256", "direction", name="uq_messages_sha_direction"),
+        # Also serves threading's lookups by Message-ID alone.
         Index("ix_messages_msgid_sender", "message_id", "sender_address"),
     )
 
@@ -113,6 +115,8 @@ class MessageLocation(Base):
     # (other Received headers), and those bytes are kept too.
     raw_sha256: Mapped[str] = mapped_column(String(64))
     seen_at: Mapped[datetime]
+
+    message: Mapped[Message] = relationship()
 
     __table_args__ = (
         UniqueConstraint("mailbox", "uidvalidity", "uid", name="uq_locations_mailbox_uid"),
@@ -185,6 +189,8 @@ class OutboxRow(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     bounced_at: Mapped[datetime | None]
+
+    message: Mapped[Message | None] = relationship()
 
     __table_args__ = (
         Index("ix_outbox_state_next", "state", "next_attempt_at"),

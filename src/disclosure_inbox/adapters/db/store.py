@@ -28,7 +28,6 @@ from disclosure_inbox.adapters.db.models import (
 )
 from disclosure_inbox.domain.errors import StoreUnavailable
 from disclosure_inbox.domain.model import Direction, Outcome, Status
-from disclosure_inbox.domain.refs import format_ref
 from disclosure_inbox.domain.threading import TaggedReport
 
 # Statuses in which a report needs nothing more from anyone.
@@ -93,18 +92,6 @@ class Store:
         return session.get(MailboxState, name)
 
     @staticmethod
-    def location(
-        session: Session, mailbox: str, uidvalidity: int, uid: int
-    ) -> MessageLocation | None:
-        return session.scalars(
-            select(MessageLocation).where(
-                MessageLocation.mailbox == mailbox,
-                MessageLocation.uidvalidity == uidvalidity,
-                MessageLocation.uid == uid,
-            )
-        ).first()
-
-    @staticmethod
     def inbound_by_sha(session: Session, sha: str) -> Message | None:
         return session.scalars(
             select(Message).where(Message.direction == Direction.INBOUND, Message.raw_sha256 == sha)
@@ -143,11 +130,32 @@ class Store:
         return {ref: TaggedReport(rid, addr) for ref, rid, addr in rows}
 
     @staticmethod
-    def next_report_ref(session: Session, prefix: str, year: int) -> tuple[str, int]:
+    def last_report_seq(session: Session, year: int) -> int:
         # One intake writer at a time (the leader on PostgreSQL; one process on SQLite); the
         # unique (year, seq) constraint is the backstop if that ever fails.
-        last = session.scalar(select(func.max(Report.seq)).where(Report.year == year)) or 0
-        return format_ref(prefix, year, last + 1), last + 1
+        return int(session.scalar(select(func.max(Report.seq)).where(Report.year == year)) or 0)
+
+    @staticmethod
+    def known_uids(session: Session, mailbox: str, uidvalidity: int, uids: list[int]) -> set[int]:
+        """Which of ``uids`` already have a stored location."""
+        if not uids:
+            return set()
+        return set(
+            session.scalars(
+                select(MessageLocation.uid).where(
+                    MessageLocation.mailbox == mailbox,
+                    MessageLocation.uidvalidity == uidvalidity,
+                    MessageLocation.uid.in_(uids),
+                )
+            )
+        )
+
+    @staticmethod
+    def failing(session: Session) -> set[tuple[str, int, int]]:
+        rows = session.execute(
+            select(IntakeFailure.mailbox, IntakeFailure.uidvalidity, IntakeFailure.uid)
+        )
+        return {(m, v, u) for m, v, u in rows}
 
     @staticmethod
     def failure(session: Session, mailbox: str, uidvalidity: int, uid: int) -> IntakeFailure | None:
