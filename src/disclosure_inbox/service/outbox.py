@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from disclosure_inbox.adapters.db.models import Message, OutboxRow
@@ -190,7 +190,7 @@ class Outbox:
         """Send ``rows``; False when the server is unwell and the pass should end."""
         for row in rows:
             try:
-                reply = await sender.send(row.envelope_from, row.recipients, row.raw)
+                await sender.send(row.envelope_from, row.recipients, row.raw)
             except SendRejected as exc:
                 self._finish(row.id, now, FAILED, f"rejected: {exc}")
                 log.error("%s %s rejected by SMTP: %s", row.kind, row.message_id, exc)
@@ -207,20 +207,25 @@ class Outbox:
                 log.warning("%s %s deferred: %s", row.kind, row.message_id, exc)
                 return False  # leave the rest for the next pass
             else:
-                self._finish(row.id, now, SENT, None, reply=reply)
+                self._sent(row.id, now)
                 log.info("%s %s sent to %s", row.kind, row.message_id, row.to_address)
                 result.sent += 1
                 result.sent_kinds[row.kind] += 1
         return True
 
-    def _finish(
-        self, row_id: int, now: datetime, state: str, error: str | None, reply: str | None = None
-    ) -> None:
+    def _sent(self, row_id: int, now: datetime) -> None:
+        """Record acceptance at once: the shorter this window, the rarer a resend."""
+        with self.store.transaction() as session:
+            session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == row_id)
+                .values(state=SENT, attempts=OutboxRow.attempts + 1, sent_at=now, last_error=None)
+            )
+
+    def _finish(self, row_id: int, now: datetime, state: str, error: str) -> None:
         with self.store.transaction() as session:
             row = session.get_one(OutboxRow, row_id)
             row.state, row.attempts, row.last_error = state, row.attempts + 1, error
-            if state == SENT:
-                row.sent_at = now
             Store.audit(
                 session,
                 now,
@@ -228,7 +233,7 @@ class Outbox:
                 report_id=row.report_id,
                 message_id=row.message_id,
                 kind=row.kind,
-                reply=reply or error,
+                reply=error,
             )
 
     def _defer(self, row_id: int, now: datetime, error: str) -> bool:
