@@ -18,6 +18,7 @@ from disclosure_inbox import __version__
 from disclosure_inbox.config import ConfigError, Settings, load_settings
 from disclosure_inbox.domain.errors import DisclosureInboxError, IllegalTransition, NotFound
 from disclosure_inbox.domain.model import Severity, Status
+from disclosure_inbox.logs import say
 
 log = logging.getLogger("disclosure_inbox")
 
@@ -118,10 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(args.config)
         return _dispatch(args, settings)
     except ConfigError as exc:
-        print(f"disclosure-inbox: configuration error: {exc}", file=sys.stderr)
+        say(f"disclosure-inbox: configuration error: {exc}", level=logging.ERROR)
         return EXIT_USAGE
     except (UsageError, NotFound, IllegalTransition) as exc:
-        print(f"disclosure-inbox: {exc}", file=sys.stderr)
+        say(f"disclosure-inbox: {exc}", level=logging.ERROR)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
@@ -130,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         kind = "" if isinstance(exc, DisclosureInboxError) else f"{type(exc).__name__}: "
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(f"disclosure-inbox: error: {kind}{first}", file=sys.stderr)
+        say(f"disclosure-inbox: error: {kind}{first}", level=logging.ERROR)
         return EXIT_FAILURE
 
 

@@ -16,6 +16,7 @@ from disclosure_inbox.config import Settings
 from disclosure_inbox.domain import sla
 from disclosure_inbox.domain.errors import NotFound
 from disclosure_inbox.domain.model import Severity, Status
+from disclosure_inbox.logs import say
 from disclosure_inbox.ports import SystemClock
 from disclosure_inbox.service.app import App, run_cycle
 from disclosure_inbox.service.clocks import clocks_of, to_state
@@ -30,31 +31,30 @@ def db(settings: Settings, what: str) -> int:
     store = Store.from_url(settings.database_url)
     if what == "upgrade":
         engine_mod.upgrade(store.engine)
-        print(f"database at revision {engine_mod.current_revision(store.engine)}", file=sys.stderr)
+        say(f"database at revision {engine_mod.current_revision(store.engine)}")
     else:
         print(engine_mod.current_revision(store.engine) or "(empty)")
     return 0
 
 
 def check_config(settings: Settings, *, connect: bool) -> int:
-    print(f"configuration {settings.source} is valid", file=sys.stderr)
+    say(f"configuration {settings.source} is valid")
     if not connect:
         return 0
     store = Store.from_url(settings.database_url)
     with store.engine.connect() as conn:
         conn.execute(text("SELECT 1"))
     store.check_schema()
-    print(f"database {store.engine.url.render_as_string(hide_password=True)}: ok", file=sys.stderr)
+    say(f"database {store.engine.url.render_as_string(hide_password=True)}: ok")
     app = App.build(settings)
     mailbox = app.open_mailbox()
     try:
         uidvalidity = mailbox.select(settings.imap.mailbox)
     finally:
         mailbox.close()
-    print(
+    say(
         f"IMAP {settings.imap.host}:{settings.imap.port} mailbox {settings.imap.mailbox}: ok "
-        f"(UIDVALIDITY {uidvalidity})",
-        file=sys.stderr,
+        f"(UIDVALIDITY {uidvalidity})"
     )
     return 0
 
@@ -64,13 +64,13 @@ def run_once(settings: Settings) -> int:
     app.store.check_schema()
     leader = leadership_for(settings.database_url, f"{settings.imap.host}/{settings.imap.mailbox}")
     if not leader.acquire():  # SQLite raises instead: one process per database
-        print("another instance is the leader and does the work; nothing done", file=sys.stderr)
+        say("another instance is the leader and does the work; nothing done")
         return 0
     try:
         result = run_cycle(app, progress=sys.stderr.isatty())
     finally:
         leader.release()
-    print(result.summary(), file=sys.stderr)
+    say(result.summary())
     return 1 if result.errors else 0
 
 
@@ -200,10 +200,9 @@ def report_set(
         duplicate_of=duplicate_of,
         now=SystemClock().now(),
     )
-    print(
+    say(
         f"{change.ref}: {change.from_status} -> {change.to_status}"
-        + (f" (severity {change.severity})" if change.severity else ""),
-        file=sys.stderr,
+        + (f" (severity {change.severity})" if change.severity else "")
     )
     return 0
 
@@ -254,10 +253,7 @@ def outbox_retry(settings: Settings, row_id: int) -> int:
     store = Store.from_url(settings.database_url)
     store.check_schema()
     row = retry(store, row_id, SystemClock().now(), settings)
-    print(
-        f"outbox message {row.id} ({row.message_id}) will be sent on the next cycle",
-        file=sys.stderr,
-    )
+    say(f"outbox message {row.id} ({row.message_id}) will be sent on the next cycle")
     return 0
 
 

@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -164,13 +165,30 @@ class Calendar(_Section):
     workdays: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri")
     closures: tuple[date, ...] = ()  # extra days off (company holidays)
 
-    @model_validator(mode="after")
-    def _builds(self) -> Calendar:
+    # Each check names its own key. The time zone does not change what is valid here.
+    @field_validator("country")
+    @classmethod
+    def _known_country(cls, value: str | None) -> str | None:
         from disclosure_inbox.domain.calendar import BusinessCalendar
 
-        # The time zone does not change what is valid here; the real one is applied later.
-        BusinessCalendar.build("UTC", self.country, self.subdivision, self.workdays, self.closures)
-        return self
+        BusinessCalendar.build("UTC", value)
+        return value
+
+    @field_validator("subdivision")
+    @classmethod
+    def _known_subdivision(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from disclosure_inbox.domain.calendar import BusinessCalendar
+
+        BusinessCalendar.build("UTC", info.data.get("country"), value)
+        return value
+
+    @field_validator("workdays")
+    @classmethod
+    def _known_workdays(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from disclosure_inbox.domain.calendar import BusinessCalendar
+
+        BusinessCalendar.build("UTC", workdays=value)
+        return value
 
 
 class Sla(_Section):

@@ -21,7 +21,21 @@ class JsonLines(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+_json_lines = False
+
+
+def say(message: str, *, level: int = logging.INFO) -> None:
+    """A status or error line for the person at the terminal: plain text on stderr, or, when
+    logging writes JSON lines, one more JSON line, so that stderr stays machine-readable."""
+    if _json_lines:
+        logging.getLogger("disclosure_inbox.cli").log(level, message)
+    else:
+        print(message, file=sys.stderr, flush=True)
+
+
 def configure(*, debug: bool = False, json_lines: bool = False) -> None:
+    global _json_lines
+    _json_lines = json_lines
     handler = logging.StreamHandler(sys.stderr)
     if json_lines:
         handler.setFormatter(JsonLines())

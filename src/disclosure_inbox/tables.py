@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+# C0 and C1 controls (ESC starts terminal sequences), DEL, and bidi overrides: text from
+# reports must not move the cursor, retitle the terminal or reorder what the operator reads.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def _cell(value: Any, width: int = 60) -> str:
     text = "" if value is None else str(value)
-    text = " ".join(text.split())
+    text = " ".join(_UNSAFE.sub(" ", text).split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

@@ -680,11 +680,6 @@ def test_a_message_id_shared_by_different_senders_makes_two_reports(deployment):
     assert deployment.scalar("SELECT count(*) FROM audit WHERE action = 'duplicate-seen'") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Store.reports_by_message_ids maps a Message-ID shared by two reports to whichever "
-    "row comes last, ignoring the sender: the reporter's own reply joins the other report",
-)
 def test_a_reply_to_a_shared_message_id_joins_the_repliers_own_report(deployment):
     shared = "<shared-id@example.net>"
     deployment.account.append(
@@ -712,11 +707,6 @@ def test_a_reply_to_a_shared_message_id_joins_the_repliers_own_report(deployment
     assert reporter == "alice@example.net"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parse.header_map cuts every header to 4,000 characters before header_fields keeps "
-    "the last 50 References: the newest ids, the ones threading prefers, are dropped",
-)
 def test_a_reply_with_a_long_references_chain_joins_its_report(deployment):
     first = simple(
         "Original report", sender="Ada <ada@example.org>", message_id="<orig@example.org>"
@@ -768,12 +758,6 @@ def test_oversized_message_is_quarantined_with_its_raw_bytes(make_deployment):
 # --- found broken ----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sanitize._decode_word catches only LookupError: an encoded word in a codec that "
-    "cannot decode with errors='replace' (idna, undefined, punycode) raises UnicodeError "
-    "while the acknowledgement is built, so the report is not stored and is retried",
-)
 @pytest.mark.parametrize(
     "headers",
     [
@@ -788,12 +772,6 @@ def test_encoded_words_in_codecs_that_cannot_replace(deployment, headers):
     assert row.outcome == "report"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a stored subject with =?undefined?...?= makes header_safe raise UnicodeError in "
-    "Escalator.describe; run_cycle lets it escape, so no escalation is sent for any report "
-    "and the outbox is not drained",
-)
 def test_an_undecodable_stored_subject_does_not_stop_escalations(make_deployment):
     d = make_deployment(escalation={"digest": False})
     # Staff forwarding a report get no acknowledgement, so nothing decodes the subject
@@ -815,11 +793,6 @@ def test_an_undecodable_stored_subject_does_not_stop_escalations(make_deployment
     assert len(staff) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parse._part_text catches only LookupError: when mail-parser has failed, a text "
-    "part in the 'undefined' or 'idna' charset raises UnicodeError in the fallback too",
-)
 @pytest.mark.parametrize("charset", ["undefined", "idna"])
 def test_undecodable_part_charset_after_the_fallback(deployment, charset):
     hostile = multipart(
@@ -834,11 +807,6 @@ def test_undecodable_part_charset_after_the_fallback(deployment, charset):
     assert row.outcome == "report"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parse.decode_header turns raw UTF-8 (RFC 6532) header bytes into U+FFFD: the "
-    "subject, the reporter's name and address are stored garbled",
-)
 def test_raw_utf8_headers_are_kept(deployment):
     hostile = message(
         [
@@ -858,11 +826,6 @@ def test_raw_utf8_headers_are_kept(deployment):
 
 
 @POSTGRES
-@pytest.mark.xfail(
-    strict=True,
-    reason="parse._parse_with_stdlib stores part.get_content_type() unbounded: over 200 "
-    "characters it overflows attachments.content_type (VARCHAR(200)) on PostgreSQL",
-)
 def test_long_attachment_content_type_after_the_fallback(deployment):
     hostile = multipart(
         "long-content-type",
@@ -877,11 +840,6 @@ def test_long_attachment_content_type_after_the_fallback(deployment):
     assert row.outcome == "report"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="both parsers recurse once per multipart level: 1,000 levels raise RecursionError, "
-    "so the message is retried and only quarantined after max_attempts cycles",
-)
 def test_multipart_nested_1000_deep(deployment):
     [row] = check_cycle(deployment, [nested(1000)])
     assert row.outcome in STORED_OUTCOMES

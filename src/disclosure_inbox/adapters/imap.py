@@ -37,6 +37,13 @@ def _internaldate(value: Any) -> datetime:
     raise MailboxUnavailable(f"server sent no usable INTERNALDATE: {value!r}")
 
 
+def _shutdown(client: imapclient.IMAPClient) -> None:
+    """Close a connection that failed half-way; its socket may already be unusable, and that
+    must not hide the error that brought us here."""
+    with contextlib.suppress(Exception):
+        client.shutdown()
+
+
 class ImapMailbox:
     """One logged-in IMAP connection with one selected mailbox."""
 
@@ -73,13 +80,13 @@ class ImapMailbox:
                 client.starttls(context)
             client.login(s.username, s.password.get_secret_value())
         except SecurityError:
-            client.shutdown()
+            _shutdown(client)
             raise
         except ssl.SSLError as exc:
-            client.shutdown()
+            _shutdown(client)
             raise SecurityError(f"IMAP STARTTLS with {s.host}:{s.port} failed: {exc}") from exc
         except (OSError, IMAPClientError) as exc:
-            client.shutdown()
+            _shutdown(client)
             raise MailboxUnavailable(
                 f"IMAP login to {s.host} as {s.username} failed: {exc}"
             ) from exc

@@ -8,7 +8,6 @@ the fallback fails, which would be a bug.
 from __future__ import annotations
 
 import base64
-import contextlib
 import email
 import email.header
 import email.parser
@@ -25,6 +24,7 @@ from typing import Any
 import mailparser
 
 from disclosure_inbox.domain.model import Attachment, ParsedMessage
+from disclosure_inbox.domain.sanitize import decode_encoded_words
 
 log = logging.getLogger(__name__)
 # mail-parser warns about every part it does not handle (PGP, delivery reports): noise here.
@@ -42,14 +42,29 @@ def clean_text(value: str) -> str:
     return value.encode("utf-8", "replace").decode("utf-8")
 
 
+def _undo_surrogates(text: str) -> str:
+    """Raw 8-bit header bytes reach us surrogate-escaped (compat32). Most are UTF-8 (RFC 6532);
+    anything else is read as latin-1 rather than lost."""
+    if not any("\udc80" <= ch <= "\udcff" for ch in text):
+        return text
+    raw = text.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
 def decode_header(value: Any) -> str:
     """Decode RFC 2047 words; never raise. Folding becomes one space."""
     if value is None:
         return ""
-    text = str(value)
-    # An unknown charset or a broken encoded word: keep the text as written.
-    with contextlib.suppress(Exception):
+    text = _undo_surrogates(str(value))
+    try:
         text = str(email.header.make_header(email.header.decode_header(text)))
+    except Exception:
+        # An unknown charset, a broken word, or words mixed with raw 8-bit text: decode each
+        # word on its own and keep the rest as written.
+        text = decode_encoded_words(text)
     return clean_text(_FOLD.sub(" ", text)).strip()[:MAX_HEADER_CHARS]
 
 
@@ -111,10 +126,24 @@ def html_to_text(html: str) -> str:
     return re.sub(r"\n\s*\n+", "\n\n", text).strip()
 
 
+def _raw_items(msg: Message) -> list[tuple[str, str]]:
+    """Headers as written. ``items()`` would turn raw 8-bit bytes (RFC 6532 UTF-8) into U+FFFD
+    before we could decode them; the raw values keep them surrogate-escaped."""
+    return [(str(name), str(value)) for name, value in msg.raw_items()]
+
+
+def _raw_header(msg: Message, name: str) -> str:
+    wanted = name.lower()
+    for key, value in _raw_items(msg):
+        if key.strip().lower() == wanted:
+            return value
+    return ""
+
+
 def header_map(msg: Message) -> dict[str, str]:
     out: dict[str, str] = {}
-    for name, value in msg.items():
-        key = str(name).strip().lower()
+    for name, value in _raw_items(msg):
+        key = name.strip().lower()
         if key and key not in out:
             out[key] = decode_header(value)
     return out
@@ -131,7 +160,7 @@ def _sender(msg: Message, headers: dict[str, str]) -> tuple[str, str]:
     address must never make us answer someone else. Only without exactly one angle-addr
     does the general address-list parser decide.
     """
-    raw = str(msg.get("From") or msg.get("Sender") or "")
+    raw = _undo_surrogates(_raw_header(msg, "From") or _raw_header(msg, "Sender"))
     angles = _ANGLE_ADDR.findall(raw)
     if len(angles) == 1:
         name = decode_header(raw[: raw.rfind("<")]).strip().strip('"').strip()
@@ -156,15 +185,21 @@ def _date(msg: Message) -> datetime | None:
 
 def header_fields(msg: Message, headers: dict[str, str]) -> dict[str, Any]:
     address, name = _sender(msg, headers)
-    mids = message_ids(headers.get("message-id", ""))
+
+    def ids(name: str) -> tuple[str, ...]:
+        # From the undecoded header: the decoded copy is cut at MAX_HEADER_CHARS, and a long
+        # References chain keeps its newest ids at the end.
+        return message_ids(clean_text(_undo_surrogates(_raw_header(msg, name))))
+
+    mids = ids("Message-ID")
     return {
         "message_id": mids[0] if mids else None,
         "sender_address": address,
         "sender_name": name,
         "subject": headers.get("subject", ""),
         "date_header": _date(msg),
-        "in_reply_to": message_ids(headers.get("in-reply-to", "")),
-        "references": message_ids(headers.get("references", ""))[-50:],
+        "in_reply_to": ids("In-Reply-To")[:10],
+        "references": ids("References")[-50:],
         "headers": headers,
         "content_type": clean_text(msg.get_content_type())[:200],
         "defects": tuple(type(d).__name__ for d in getattr(msg, "defects", ()))[:20],
@@ -207,10 +242,11 @@ def _part_text(part: Message) -> str:
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return ""
-    charset = part.get_content_charset() or "utf-8"
     try:
+        charset = part.get_content_charset() or "utf-8"
         return payload.decode(charset, "replace")
-    except LookupError:
+    except (LookupError, UnicodeError, ValueError):
+        # An unknown charset, or a codec that cannot replace ("idna", "undefined").
         return payload.decode("latin-1")
 
 
@@ -223,7 +259,7 @@ def _parse_with_stdlib(raw: bytes) -> ParsedMessage:
     for part in msg.walk():
         if part.is_multipart():
             continue
-        ctype = part.get_content_type()
+        ctype = clean_text(part.get_content_type())[:200]
         disposition = str(part.get("Content-Disposition") or "").lower()
         try:
             filename = part.get_filename()
@@ -262,10 +298,25 @@ def parse_headers_only(raw: bytes) -> ParsedMessage:
     )
 
 
+_MESSAGE_ID_LINE = re.compile(rb"^Message-ID:[ \t]*(<[^<>\r\n]{1,250}>)", re.I | re.M)
+
+
+def sniff_message_id(raw: bytes) -> str:
+    """The Message-ID as written, for log lines about a message that did not parse."""
+    head = raw[: raw.find(b"\r\n\r\n") if b"\r\n\r\n" in raw[:65536] else 65536]
+    match = _MESSAGE_ID_LINE.search(head)
+    return match.group(1).decode("ascii", "replace") if match else "(no Message-ID)"
+
+
 def parse_message(raw: bytes) -> ParsedMessage:
     """Parse one message. Raises only if the standard library fallback fails as well."""
     try:
         return _parse_with_mailparser(raw)
     except Exception as exc:
-        log.info("mail-parser failed (%s: %s); using the standard library", type(exc).__name__, exc)
+        log.info(
+            "%s: mail-parser failed (%s: %s); using the standard library",
+            sniff_message_id(raw),
+            type(exc).__name__,
+            exc,
+        )
     return _parse_with_stdlib(raw)

@@ -7,6 +7,7 @@ retried in plain text).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ssl
 from collections.abc import Sequence
@@ -23,6 +24,31 @@ log = logging.getLogger(__name__)
 
 def _reply(exc: aiosmtplib.SMTPResponseException) -> str:
     return f"{exc.code} {exc.message}".strip()
+
+
+def _tls_failure(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError | ssl.CertificateError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _network_failure(exc: BaseException) -> bool:
+    return isinstance(
+        exc,
+        aiosmtplib.SMTPConnectError
+        | aiosmtplib.SMTPConnectTimeoutError
+        | aiosmtplib.SMTPServerDisconnected
+        | aiosmtplib.SMTPTimeoutError
+        | OSError,
+    )
+
+
+async def _discard(client: aiosmtplib.SMTP) -> None:
+    with contextlib.suppress(Exception):
+        client.close()
 
 
 class SmtpSender:
@@ -60,18 +86,21 @@ class SmtpSender:
         )
         try:
             await client.connect()
-            if s.username and s.password is not None:
-                await client.login(s.username, s.password.get_secret_value())
-        except (ssl.SSLError, aiosmtplib.SMTPConnectError) as exc:
-            if isinstance(exc, ssl.SSLError) or isinstance(exc.__cause__, ssl.SSLError):
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            await _discard(client)
+            if _tls_failure(exc) or (s.tls == "starttls" and not _network_failure(exc)):
+                # With STARTTLS configured, anything between the greeting and the encrypted
+                # channel (no STARTTLS offered, a refused handshake) is a security failure.
                 raise SecurityError(f"SMTP TLS with {s.host}:{s.port} failed: {exc}") from exc
             raise SendDeferred(f"cannot connect to SMTP {s.host}:{s.port}: {exc}") from exc
-        except aiosmtplib.SMTPException as exc:
-            if "STARTTLS" in str(exc) or "TLS" in type(exc).__name__:
-                raise SecurityError(f"SMTP STARTTLS with {s.host}:{s.port} failed: {exc}") from exc
-            raise SendDeferred(f"SMTP {s.host}:{s.port}: {exc}") from exc
-        except OSError as exc:
-            raise SendDeferred(f"cannot connect to SMTP {s.host}:{s.port}: {exc}") from exc
+        if s.username and s.password is not None:
+            try:
+                await client.login(s.username, s.password.get_secret_value())
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                await _discard(client)
+                raise SendDeferred(
+                    f"SMTP login to {s.host}:{s.port} as {s.username} failed: {exc}"
+                ) from exc
         return client
 
     async def send(self, envelope_from: str, recipients: Sequence[str], raw: bytes) -> str:

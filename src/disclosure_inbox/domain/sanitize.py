@@ -85,7 +85,9 @@ def _decode_word(charset: str, encoding: str, text: str) -> str:
         raw = _decode_q(text)
     try:
         return raw.decode(charset, "replace")
-    except LookupError:  # unknown, or not a text encoding ("rot13", "hex", "zlib")
+    except (LookupError, UnicodeError, ValueError):
+        # Unknown, not a text encoding ("rot13", "hex"), or one that cannot replace
+        # ("idna", "punycode", "undefined"): read it as UTF-8.
         return raw.decode("utf-8", "replace")
 
 
@@ -104,7 +106,7 @@ def _decode_q(text: str) -> bytes:
     return bytes(out)
 
 
-def _decode_encoded_words(text: str) -> str:
+def decode_encoded_words(text: str) -> str:
     """One round of RFC 2047 decoding; whitespace between adjacent words disappears."""
     parts: list[str] = []
     end = 0
@@ -147,7 +149,7 @@ def header_safe(value: str, limit: int = 200) -> str:
     for _ in range(_DECODE_ROUNDS):
         if "=?" not in text:
             break
-        decoded = _decode_encoded_words(text)
+        decoded = decode_encoded_words(text)
         if decoded == text:
             break
         text = _one_line(decoded)

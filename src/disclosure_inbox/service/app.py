@@ -14,7 +14,7 @@ from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.adapters.imap import ImapMailbox
 from disclosure_inbox.adapters.render import Renderer
 from disclosure_inbox.config import Settings
-from disclosure_inbox.domain.errors import TransientError
+from disclosure_inbox.domain.errors import DisclosureInboxError
 from disclosure_inbox.ports import Clock, Mailbox, SystemClock
 from disclosure_inbox.service.acks import Acknowledger
 from disclosure_inbox.service.escalation import Escalator, ScanResult
@@ -113,19 +113,19 @@ def run_cycle(app: App, *, progress: bool = False) -> CycleResult:
     """
     app.store.check_schema()
     result = CycleResult(intake=IntakeResult())
-    try:
-        result.intake = run_intake(app, progress=progress)
-    except TransientError as exc:
-        log.error("intake failed: %s", exc)
-        result.errors.append(f"intake: {exc}")
-    try:
-        result.scan = app.escalator().scan(app.clock.now())
-    except TransientError as exc:
-        log.error("SLA scan failed: %s", exc)
-        result.errors.append(f"sla: {exc}")
-    try:
-        result.outbox = asyncio.run(app.outbox().drain(app.clock.now()))
-    except TransientError as exc:
-        log.error("outbox failed: %s", exc)
-        result.errors.append(f"outbox: {exc}")
+
+    def step(name: str, work: Callable[[], Any]) -> Any:
+        try:
+            return work()
+        except DisclosureInboxError as exc:
+            log.error("%s failed: %s", name, exc)
+            result.errors.append(f"{name}: {exc}")
+        except Exception as exc:  # a bug: keep it from holding back the other steps
+            log.exception("%s failed unexpectedly", name)
+            result.errors.append(f"{name}: {type(exc).__name__}: {exc}")
+        return None
+
+    result.intake = step("intake", lambda: run_intake(app, progress=progress)) or result.intake
+    result.scan = step("sla", lambda: app.escalator().scan(app.clock.now()))
+    result.outbox = step("outbox", lambda: asyncio.run(app.outbox().drain(app.clock.now())))
     return result

@@ -261,8 +261,18 @@ class Intake:
         if existing is not None:
             return self._duplicate(session, raw, sha, existing, now, "same bytes")
 
-        too_big = raw.size > self.settings.storage.max_message_bytes
-        parsed = parse_headers_only(raw.raw) if too_big else parse_message(raw.raw)
+        limit = self.settings.storage.max_message_bytes
+        problem: tuple[str, str] | None = None  # (parse outcome, quarantine reason)
+        if raw.size > limit:
+            problem = ("oversized", f"oversized: {raw.size} bytes is over the limit of {limit}")
+            parsed = parse_headers_only(raw.raw)
+        else:
+            try:
+                parsed = parse_message(raw.raw)
+            except Exception as exc:  # both parsers gave up (e.g. nesting past the stack)
+                # Parsing is deterministic: retrying cannot help, so quarantine at once.
+                problem = ("unparseable", f"unparseable: {type(exc).__name__}: {exc}"[:2000])
+                parsed = _headers_or_nothing(raw.raw)
         if parsed.message_id:
             existing = Store.inbound_by_message_id(
                 session, parsed.message_id, parsed.sender_address
@@ -273,12 +283,9 @@ class Intake:
                 )
 
         self.blobs.put(raw.raw)
-        if too_big:
-            reason = (
-                f"oversized: {raw.size} bytes is over the limit of "
-                f"{self.settings.storage.max_message_bytes}"
-            )
-            return self._quarantine(session, raw, parsed, sha, now, reason, "oversized")
+        if problem is not None:
+            outcome, reason = problem
+            return self._quarantine(session, raw, parsed, sha, now, reason, outcome)
 
         # A bounce quotes the message it returns: our Message-ID there finds the report.
         quoted = self._quoted_own_ids(parsed, raw.raw)
@@ -290,7 +297,7 @@ class Intake:
                 refs_in_subject(self.settings.organization.reference_prefix, parsed.subject)
             ),
             known_message_ids=Store.reports_by_message_ids(
-                session, parsed.in_reply_to + parsed.references + quoted
+                session, parsed.in_reply_to + parsed.references + quoted, parsed.sender_address
             ),
             tagged_reports=Store.reports_by_ref(
                 session,
@@ -492,10 +499,7 @@ class Intake:
             existing = Store.inbound_by_sha(session, sha)
             if existing is not None:
                 return self._duplicate(session, raw, sha, existing, now, "same bytes")
-            try:
-                parsed = parse_headers_only(raw.raw)
-            except Exception:
-                parsed = _EMPTY
+            parsed = _headers_or_nothing(raw.raw)
             return self._quarantine(
                 session,
                 raw,
@@ -505,6 +509,13 @@ class Intake:
                 f"failed {self.settings.imap.max_attempts} times: {error}",
                 "failed",
             )
+
+
+def _headers_or_nothing(raw: bytes) -> ParsedMessage:
+    try:
+        return parse_headers_only(raw)
+    except Exception:
+        return _EMPTY
 
 
 _EMPTY = ParsedMessage(

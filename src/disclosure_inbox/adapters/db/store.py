@@ -108,16 +108,32 @@ class Store:
         ).first()
 
     @staticmethod
-    def reports_by_message_ids(session: Session, ids: Iterable[str]) -> dict[str, int]:
+    def reports_by_message_ids(session: Session, ids: Iterable[str], sender: str) -> dict[str, int]:
+        """The report of each known Message-ID. An id that two reports share (a sender reused
+        someone else's) counts only for the report whose message came from ``sender``; if
+        that does not settle it, the id is ignored rather than guessed."""
         ids = list(dict.fromkeys(ids))
         if not ids:
             return {}
         rows = session.execute(
-            select(Message.message_id, Message.report_id).where(
+            select(Message.message_id, Message.report_id, Message.sender_address).where(
                 Message.message_id.in_(ids), Message.report_id.is_not(None)
             )
-        )
-        return {mid: rid for mid, rid in rows if mid and rid is not None}
+        ).all()
+        everyone: dict[str, set[int]] = {}
+        own: dict[str, set[int]] = {}
+        for mid, rid, address in rows:
+            if mid is None or rid is None:
+                continue
+            everyone.setdefault(mid, set()).add(rid)
+            if sender and address == sender:
+                own.setdefault(mid, set()).add(rid)
+        found: dict[str, int] = {}
+        for mid, reports in everyone.items():
+            choice = reports if len(reports) == 1 else own.get(mid, set())
+            if len(choice) == 1:
+                found[mid] = next(iter(choice))
+        return found
 
     @staticmethod
     def reports_by_ref(session: Session, refs: Iterable[str]) -> dict[str, TaggedReport]:

@@ -1,0 +1,70 @@
+"""The benchmark still works: ``python -m bench --quick`` end to end, as a developer runs it.
+
+Only that every figure is there and is a positive number; the targets are for the full
+benchmark on a quiet machine, never asserted here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from disclosure_inbox.testing.dovecot import dovecot_installed
+
+REPO = Path(__file__).resolve().parent.parent.parent
+SQLITE_ONLY = os.environ.get("DISCLOSURE_INBOX_SKIP_POSTGRES", "") == "1"
+
+
+def expected_names(backends: list[str]) -> set[str]:
+    names = {
+        "limit.fetch",
+        "limit.parse",
+        "limit.combined",
+        "memory.backlog",
+        "memory.big_message",
+        "ack_latency.median",
+        "ack_latency.p95",
+        "ack_latency.to_stored",
+        "ack_latency.stored_to_sink",
+    }
+    for backend in backends:
+        names |= {f"drain.{backend}.rate", f"drain.{backend}.intake_rate"}
+        names |= {f"sla.{backend}.1000", f"sla.{backend}.10000", f"sla.{backend}.growth"}
+    return names
+
+
+@pytest.mark.slow
+def test_quick_benchmark_reports_every_figure(tmp_path):
+    if os.environ.get("DISCLOSURE_INBOX_SKIP_DOVECOT", "") == "1":
+        pytest.skip("DISCLOSURE_INBOX_SKIP_DOVECOT=1")
+    if not dovecot_installed():
+        pytest.fail("dovecot is not installed: run scripts/setup", pytrace=False)
+    out = tmp_path / "bench.json"
+    command = [sys.executable, "-m", "bench", "--quick", "--json", str(out)]
+    if SQLITE_ONLY:
+        command.append("--skip-postgres")
+    done = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "measurement" in done.stdout and "verdict" in done.stdout  # the table's header
+
+    document = json.loads(out.read_text(encoding="utf-8"))
+    backends = ["sqlite"] if SQLITE_ONLY else ["sqlite", "postgresql"]
+    assert document["parameters"]["backends"] == backends
+    assert document["machine"]["cpu_count"] >= 1
+    measurements = {m["name"]: m for m in document["measurements"]}
+    assert set(measurements) == expected_names(backends)
+    for name, m in measurements.items():
+        for key in ("median", "min", "max"):
+            value = m[key]
+            assert isinstance(value, int | float) and math.isfinite(value), (name, key, value)
+            assert value > 0, (name, key, value)
+        assert m["min"] <= m["median"] <= m["max"], name
+        assert m["verdict"] in (None, "met", "missed"), name
