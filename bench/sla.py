@@ -1,0 +1,137 @@
+"""The SLA scan's cost as the store grows: one `Escalator.scan` at several store sizes.
+
+Each store holds N reports, each with an acknowledgement clock; all clocks are stopped but
+1,000, of which 20 are due at NOW. They are generated inside the database with SQL, as in
+tests/adapters/test_scan_plan.py, so a million reports take seconds, not hours.
+
+A scan queries the running clocks near their deadline, records the escalations in the ledger
+and queues their mail. Every timed scan starts from the same state: what the previous one
+wrote (ledger, outbox, outbound messages, audit) is deleted after it. One untimed scan warms
+the connection pool and the caches first, as in a daemon that has been running for a while.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import text
+
+from bench.deploy import Environment
+from bench.measure import BenchError
+from disclosure_inbox.adapters.db.engine import make_engine, upgrade
+from disclosure_inbox.adapters.db.store import Store
+from disclosure_inbox.adapters.render import Renderer
+from disclosure_inbox.config import Settings, parse_settings
+from disclosure_inbox.service.escalation import Escalator
+
+NOW = datetime(2026, 7, 15, 12, 0, tzinfo=UTC)
+OPEN = 1_000
+DUE = 20
+
+FILL = {
+    "sqlite": [
+        """WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :n)
+           INSERT INTO reports (id, ref, year, seq, status, severity, reporter_address,
+                                reporter_name, subject, received_at, created_at, updated_at)
+           SELECT i, 'MIO-2026-' || i, 2026, i, 'triaged', NULL, 'r' || i || '@example.org', '',
+                  'report ' || i, '2026-01-01 00:00:00', '2026-01-01 00:00:00',
+                  '2026-01-01 00:00:00' FROM n""",
+        """INSERT INTO clocks (report_id, name, started_at, due_at, stopped_at, paused_at,
+                               paused_business_days)
+           SELECT id, 'acknowledgement', '2026-01-01 00:00:00',
+                  CASE WHEN id <= :due THEN '2026-07-10 23:59:59'
+                       ELSE '2026-09-01 23:59:59' END,
+                  CASE WHEN id <= :open THEN NULL ELSE '2026-01-02 00:00:00' END, NULL, 0
+           FROM reports""",
+    ],
+    "postgresql": [
+        """INSERT INTO reports (id, ref, year, seq, status, severity, reporter_address,
+                                reporter_name, subject, received_at, created_at, updated_at)
+           SELECT i, 'MIO-2026-' || i, 2026, i, 'triaged', NULL, 'r' || i || '@example.org', '',
+                  'report ' || i, '2026-01-01Z', '2026-01-01Z', '2026-01-01Z'
+           FROM generate_series(1, :n) AS i""",
+        """INSERT INTO clocks (report_id, name, started_at, due_at, stopped_at, paused_at,
+                               paused_business_days)
+           SELECT id, 'acknowledgement', '2026-01-01Z',
+                  CASE WHEN id <= :due THEN timestamptz '2026-07-10 23:59:59Z'
+                       ELSE timestamptz '2026-09-01 23:59:59Z' END,
+                  CASE WHEN id <= :open THEN NULL ELSE timestamptz '2026-01-02Z' END, NULL, 0
+           FROM reports""",
+        "ANALYZE reports",
+        "ANALYZE clocks",
+    ],
+}
+
+# What a scan writes, in an order the foreign keys allow.
+RESET = [
+    "DELETE FROM escalations",
+    "DELETE FROM audit",
+    "DELETE FROM outbox",
+    "DELETE FROM messages WHERE direction = 'outbound'",
+]
+
+
+@dataclass(frozen=True)
+class ScanSeries:
+    backend: str
+    reports: int
+    build_seconds: float
+    seconds: list[float]  # one per timed scan
+    escalations: int
+
+
+def _settings(url: str, directory: str) -> Settings:
+    return parse_settings(
+        {
+            "organization": {
+                "name": "Mio",
+                "mailbox_address": "soc@m.io",
+                "staff_addresses": ["lead@m.io"],
+            },
+            "imap": {"host": "127.0.0.1", "username": "u", "password": "p"},
+            "database": {"url": url},
+            "storage": {"dir": directory},
+        }
+    )
+
+
+def measure(env: Environment, backend: str, reports: int, runs: int) -> ScanSeries:
+    if reports < OPEN:
+        raise BenchError(f"an SLA store needs at least {OPEN} reports, not {reports}")
+    directory = env.new_directory(f"sla-{backend}-{reports}")
+    url = env.new_database_url(backend, directory)
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        started = time.perf_counter()
+        with engine.begin() as conn:
+            for sql in FILL[engine.dialect.name]:
+                conn.execute(text(sql), {"n": reports, "open": OPEN, "due": DUE})
+        build_seconds = time.perf_counter() - started
+        settings = _settings(url, str(directory))
+        escalator = Escalator(settings, Store(engine), Renderer())
+        seconds: list[float] = []
+        escalations = 0
+        for attempt in range(runs + 1):  # the first is the warm-up
+            began = time.perf_counter()
+            result = escalator.scan(NOW)
+            took = time.perf_counter() - began
+            due_reports = {item.report.id for item in result.items}
+            if len(due_reports) != DUE or not result.mails:
+                raise BenchError(
+                    f"the scan found {len(due_reports)} due reports, expected {DUE}: "
+                    f"{result.summary()}"
+                )
+            escalations = result.escalations
+            if attempt:
+                seconds.append(took)
+            with engine.begin() as conn:
+                for sql in RESET:
+                    conn.execute(text(sql))
+    finally:
+        engine.dispose()
+        env.drop_database(url)
+        env.remove_directory(directory)
+    return ScanSeries(backend, reports, build_seconds, seconds, escalations)
