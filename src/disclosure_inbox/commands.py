@@ -61,7 +61,6 @@ def check_config(settings: Settings, *, connect: bool) -> int:
 
 def run_once(settings: Settings) -> int:
     app = App.build(settings)
-    app.store.check_schema()
     leader = leadership_for(settings.database_url, f"{settings.imap.host}/{settings.imap.mailbox}")
     if not leader.acquire():  # SQLite raises instead: one process per database
         say("another instance is the leader and does the work; nothing done")

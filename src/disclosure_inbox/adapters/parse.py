@@ -206,8 +206,30 @@ def header_fields(msg: Message, headers: dict[str, str]) -> dict[str, Any]:
     }
 
 
+_FEED_SLICE = 1 << 20
+
+
+def _message_from_bytes(raw: bytes) -> Message:
+    """What ``email.message_from_bytes`` does, fed in slices: it decodes the whole message into
+    one string first, which costs several times a large message's size in memory."""
+    parser = email.parser.BytesFeedParser(policy=email.policy.compat32)
+    view = memoryview(raw)
+    for start in range(0, len(raw), _FEED_SLICE):
+        parser.feed(bytes(view[start : start + _FEED_SLICE]))
+    return parser.close()
+
+
+def _header_block(raw: bytes) -> bytes:
+    """The headers and the blank line after them, without reading into the body."""
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        end = raw.find(separator, 0, 1 << 20)
+        if end >= 0:
+            return raw[: end + len(separator)]
+    return raw[: 1 << 20]
+
+
 def _parse_with_mailparser(raw: bytes) -> ParsedMessage:
-    mp = mailparser.parse_from_bytes(raw)
+    mp = mailparser.MailParser(_message_from_bytes(raw))
     msg = mp.message
     headers = header_map(msg)
     attachments = []
@@ -251,7 +273,7 @@ def _part_text(part: Message) -> str:
 
 
 def _parse_with_stdlib(raw: bytes) -> ParsedMessage:
-    msg = email.message_from_bytes(raw)
+    msg = _message_from_bytes(raw)
     headers = header_map(msg)
     texts: list[str] = []
     htmls: list[str] = []
@@ -291,7 +313,9 @@ def _parse_with_stdlib(raw: bytes) -> ParsedMessage:
 
 def parse_headers_only(raw: bytes) -> ParsedMessage:
     """What the headers say, for a message too large (or too broken) to parse whole."""
-    msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+    msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(
+        _header_block(raw)
+    )
     headers = header_map(msg)
     return ParsedMessage(
         **header_fields(msg, headers), text="", html="", attachments=(), parser="headers-only"

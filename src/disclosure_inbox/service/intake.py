@@ -123,6 +123,7 @@ class Intake:
         self.on_message = on_message
         self._seq: dict[int, int] = {}  # year -> last reference number, within one batch
         self._failing: set[tuple[str, int, int]] = set()  # locations with failed attempts
+        self._highest: dict[tuple[str, int], int] = {}  # stored in this batch, per mailbox
 
     # --- one pass ------------------------------------------------------------------------
 
@@ -238,11 +239,14 @@ class Intake:
         failed: list[tuple[RawMessage, Exception]] = []
         with self.store.transaction() as session:
             self._seq.clear()
+            self._highest.clear()
             self._failing = Store.failing(session)
             for raw in raws:
                 try:
                     with session.begin_nested():
                         done.append(self._ingest(session, raw, now))
+                    key = (raw.mailbox, raw.uidvalidity)
+                    self._highest[key] = max(raw.uid, self._highest.get(key, 0))
                 except (TransientError, OperationalError):
                     raise
                 except Exception as exc:
@@ -252,6 +256,7 @@ class Intake:
                     progress(1)
                 if should_stop():
                     break
+            self._advance_checkpoints(session, now)
         done += [self._failed(raw, now, exc) for raw, exc in failed]
         return done
 
@@ -402,6 +407,13 @@ class Intake:
             created_at=now,
         )
 
+    def _advance_checkpoints(self, session: Session, now: datetime) -> None:
+        """Raise each mailbox's highest processed UID once per batch, in its transaction."""
+        for (name, uidvalidity), uid in self._highest.items():
+            state = session.get(MailboxState, name)
+            if state is not None and state.uidvalidity == uidvalidity and uid > state.last_uid:
+                state.last_uid, state.updated_at = uid, now
+
     def _locate(
         self, session: Session, raw: RawMessage, message: Message, sha: str, now: datetime
     ) -> None:
@@ -415,9 +427,6 @@ class Intake:
                 seen_at=now,
             )
         )
-        state = session.get(MailboxState, raw.mailbox)
-        if state is not None and state.uidvalidity == raw.uidvalidity and raw.uid > state.last_uid:
-            state.last_uid, state.updated_at = raw.uid, now
         if (raw.mailbox, raw.uidvalidity, raw.uid) in self._failing:
             failure = Store.failure(session, raw.mailbox, raw.uidvalidity, raw.uid)
             if failure is not None:
