@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 
 from bench.measure import BenchError
 from disclosure_inbox.adapters.db.engine import make_engine, upgrade
+from disclosure_inbox.testing.config import write_config
 from disclosure_inbox.testing.dovecot import DovecotServer, ImapAccount, dovecot_installed
 from disclosure_inbox.testing.smtp_sink import SmtpSink
 
@@ -33,26 +34,6 @@ POSTGRES_URL = os.environ.get(
     "DISCLOSURE_INBOX_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 BACKENDS = ("sqlite", "postgresql")
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def write_config(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
-    lines = []
-    for name, values in sections.items():
-        lines.append(f"[{name}]")
-        lines += [f"{k} = {_toml(v)}" for k, v in values.items() if v is not None]
-        lines.append("")
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """The SLA scan's cost as the store grows: one `Escalator.scan` at several store sizes.
 
 Each store holds N reports, each with an acknowledgement clock; all clocks are stopped but
-1,000, of which 20 are due at NOW. They are generated inside the database with SQL, as in
-tests/adapters/test_scan_plan.py, so a million reports take seconds, not hours.
+1,000, of which 20 are due at NOW. They are generated inside the database with SQL
+(``disclosure_inbox.testing.bulk``), so a million reports take seconds, not hours.
 
 A scan queries the running clocks near their deadline, records the escalations in the ledger
 and queues their mail. Every timed scan starts from the same state: what the previous one
@@ -25,44 +25,11 @@ from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.adapters.render import Renderer
 from disclosure_inbox.config import Settings, parse_settings
 from disclosure_inbox.service.escalation import Escalator
+from disclosure_inbox.testing.bulk import fill_clocks
 
 NOW = datetime(2026, 7, 15, 12, 0, tzinfo=UTC)
 OPEN = 1_000
 DUE = 20
-
-FILL = {
-    "sqlite": [
-        """WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :n)
-           INSERT INTO reports (id, ref, year, seq, status, severity, reporter_address,
-                                reporter_name, subject, received_at, created_at, updated_at)
-           SELECT i, 'MIO-2026-' || i, 2026, i, 'triaged', NULL, 'r' || i || '@example.org', '',
-                  'report ' || i, '2026-01-01 00:00:00', '2026-01-01 00:00:00',
-                  '2026-01-01 00:00:00' FROM n""",
-        """INSERT INTO clocks (report_id, name, started_at, due_at, stopped_at, paused_at,
-                               paused_business_days)
-           SELECT id, 'acknowledgement', '2026-01-01 00:00:00',
-                  CASE WHEN id <= :due THEN '2026-07-10 23:59:59'
-                       ELSE '2026-09-01 23:59:59' END,
-                  CASE WHEN id <= :open THEN NULL ELSE '2026-01-02 00:00:00' END, NULL, 0
-           FROM reports""",
-    ],
-    "postgresql": [
-        """INSERT INTO reports (id, ref, year, seq, status, severity, reporter_address,
-                                reporter_name, subject, received_at, created_at, updated_at)
-           SELECT i, 'MIO-2026-' || i, 2026, i, 'triaged', NULL, 'r' || i || '@example.org', '',
-                  'report ' || i, '2026-01-01Z', '2026-01-01Z', '2026-01-01Z'
-           FROM generate_series(1, :n) AS i""",
-        """INSERT INTO clocks (report_id, name, started_at, due_at, stopped_at, paused_at,
-                               paused_business_days)
-           SELECT id, 'acknowledgement', '2026-01-01Z',
-                  CASE WHEN id <= :due THEN timestamptz '2026-07-10 23:59:59Z'
-                       ELSE timestamptz '2026-09-01 23:59:59Z' END,
-                  CASE WHEN id <= :open THEN NULL ELSE timestamptz '2026-01-02Z' END, NULL, 0
-           FROM reports""",
-        "ANALYZE reports",
-        "ANALYZE clocks",
-    ],
-}
 
 # What a scan writes, in an order the foreign keys allow.
 RESET = [
@@ -106,9 +73,7 @@ def measure(env: Environment, backend: str, reports: int, runs: int) -> ScanSeri
     try:
         upgrade(engine)
         started = time.perf_counter()
-        with engine.begin() as conn:
-            for sql in FILL[engine.dialect.name]:
-                conn.execute(text(sql), {"n": reports, "open": OPEN, "due": DUE})
+        fill_clocks(engine, reports, OPEN, DUE)
         build_seconds = time.perf_counter() - started
         settings = _settings(url, str(directory))
         escalator = Escalator(settings, Store(engine), Renderer())

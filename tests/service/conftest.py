@@ -17,6 +17,7 @@ from disclosure_inbox.adapters.db.engine import upgrade
 from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.config import Settings, load_settings
 from disclosure_inbox.service.app import App, CycleResult, run_cycle
+from disclosure_inbox.testing.config import write_config
 from disclosure_inbox.testing.dovecot import ImapAccount
 from disclosure_inbox.testing.smtp_sink import SmtpSink
 
@@ -36,26 +37,6 @@ class FrozenClock:
     def advance(self, **delta: float) -> datetime:
         self._now += timedelta(**delta)
         return self._now
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def write_config(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
-    lines = []
-    for name, values in sections.items():
-        lines.append(f"[{name}]")
-        lines += [f"{k} = {_toml(v)}" for k, v in values.items() if v is not None]
-        lines.append("")
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
 
 
 @dataclass
