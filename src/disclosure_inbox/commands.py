@@ -61,6 +61,7 @@ def check_config(settings: Settings, *, connect: bool) -> int:
 
 def run_once(settings: Settings) -> int:
     app = App.build(settings)
+    app.store.check_schema()  # also tells an unreachable database from a busy one
     leader = leadership_for(settings.database_url, f"{settings.imap.host}/{settings.imap.mailbox}")
     if not leader.acquire():  # SQLite raises instead: one process per database
         say("another instance is the leader and does the work; nothing done")
