@@ -23,6 +23,9 @@ from disclosure_inbox.domain.model import RawMessage
 log = logging.getLogger(__name__)
 
 
+_CHUNK = 1000  # UIDs per command
+
+
 def tls_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=ca_file)
     if not verify:
@@ -123,10 +126,14 @@ class ImapMailbox:
         return sorted(set(above) | set(unflagged))
 
     def sizes(self, uids: Sequence[int]) -> dict[int, int]:
-        if not uids:
-            return {}
-        data = self._call("FETCH", self._client.fetch, list(uids), ["RFC822.SIZE"])
-        return {int(uid): int(item[b"RFC822.SIZE"]) for uid, item in data.items()}
+        # In chunks: imapclient writes every UID out, and servers refuse overlong commands
+        # (Dovecot: "Too long argument" past about 12,000 UIDs).
+        sizes: dict[int, int] = {}
+        for start in range(0, len(uids), _CHUNK):
+            chunk = list(uids[start : start + _CHUNK])
+            data = self._call("FETCH", self._client.fetch, chunk, ["RFC822.SIZE"])
+            sizes.update({int(uid): int(item[b"RFC822.SIZE"]) for uid, item in data.items()})
+        return sizes
 
     def fetch(self, uids: Sequence[int]) -> Iterator[RawMessage]:
         if not uids:
@@ -150,8 +157,9 @@ class ImapMailbox:
 
     def add_flag(self, uids: Iterable[int], flag: str) -> None:
         uids = list(uids)
-        if uids:
-            self._call("STORE", self._client.add_flags, uids, [flag], silent=True)
+        for start in range(0, len(uids), _CHUNK):
+            chunk = uids[start : start + _CHUNK]
+            self._call("STORE", self._client.add_flags, chunk, [flag], silent=True)
 
     def ensure_folder(self, folder: str) -> None:
         if not self._call("LIST", self._client.folder_exists, folder):

@@ -11,6 +11,7 @@ twin, where one exists, becomes the HTML alternative (autoescaped).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,5 +59,11 @@ class Renderer:
         )
 
     def check(self, audience: str, event: str) -> None:
-        """Load (and so compile) a template; raises if it is missing or broken."""
+        """Load (and so compile) a template and its HTML twin; raises if missing or broken."""
         self._env.select_template(self._names(audience, event, "txt", None))
+        with contextlib.suppress(TemplateNotFound):  # the HTML twin is optional
+            self._env.select_template(self._names(audience, event, "html", None))
+
+
+# Every template the service renders; checked at start-up and on reload.
+TEMPLATES = (("reporter", "ack"), ("staff", "escalation"), ("staff", "digest"), ("staff", "alert"))

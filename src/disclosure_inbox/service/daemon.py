@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from disclosure_inbox.adapters.db.models import OutboxRow
 from disclosure_inbox.adapters.db.store import Store, snapshot
 from disclosure_inbox.config import ConfigError, Settings, load_settings
-from disclosure_inbox.domain.errors import DisclosureInboxError, MailboxUnavailable
+from disclosure_inbox.domain.errors import DisclosureInboxError, MailboxUnavailable, TransientError
 from disclosure_inbox.ports import Clock, SystemClock
 from disclosure_inbox.service.app import App
 from disclosure_inbox.service.health import Health, HealthServer, Metrics, StoreSnapshot
@@ -142,7 +142,7 @@ class Daemon:
                 # A network call is stuck past the grace period. Leaving now rolls back the
                 # transaction in hand: that message is fetched again on the next start.
                 log.error("work still running after %.0f s; exiting without it", grace)
-                self._close()
+                # No unlock or disposal here: they could block too; the exit releases both.
                 logging.shutdown()
                 os._exit(0)
         self._close()
@@ -234,6 +234,8 @@ class Daemon:
         if loop is None or self._stopping.is_set():
             return
         self._wake_pending = True
+        if self._failures.get(INTAKE):
+            return  # intake is backing off after a failure; its retry will see the mail
         loop.call_soon_threadsafe(self._run_now, INTAKE)
 
     def _run_now(self, job_id: str) -> None:
@@ -246,13 +248,26 @@ class Daemon:
     # --- the jobs ------------------------------------------------------------------------
 
     async def _lead(self, loop: str) -> bool:
-        """Re-check leadership before each pass; a standby's loops are healthy by standing by."""
-        self.is_leader = await asyncio.to_thread(self.leader.acquire)
+        """Re-check leadership before each pass; a standby's loops are healthy by standing by,
+        but not when the database cannot even be asked."""
+        try:
+            self.is_leader = await asyncio.to_thread(self.leader.acquire)
+        except TransientError as exc:
+            self.is_leader = False
+            self.metrics.set_leader(False)
+            self._failed(loop, exc)
+            return False
         self.metrics.set_leader(self.is_leader)
         if not self.is_leader:
             self.health.mark_ok(loop, self.clock.now())
             self._last_attempt[loop] = self.clock.now()
         return self.is_leader
+
+    def _still_leading(self) -> bool:
+        try:
+            return self.leader.acquire()
+        except TransientError:
+            return False
 
     def _ok(self, loop: str) -> None:
         now = self.clock.now()
@@ -266,6 +281,9 @@ class Daemon:
         self._last_attempt[loop] = now
         failures = self._failures[loop] = self._failures.get(loop, 0) + 1
         self.health.mark_failed(loop, now, str(exc))
+        if not retry:  # the job's own interval brings the next attempt
+            log.error("%s failed (attempt %d): %s", loop, failures, exc)
+            return
         delay = backoff(failures, 1.0, self.settings.daemon.backoff_max_seconds, self._rng)
         delay = min(delay, self._intervals()[loop])
         log.error("%s failed (attempt %d, retry in %.1f s): %s", loop, failures, delay, exc)
@@ -310,7 +328,9 @@ class Daemon:
         outbox = self.app.outbox()
         try:
             # A loop of its own in a worker thread: SMTP is async, the store is not.
-            result = await asyncio.to_thread(lambda: asyncio.run(outbox.drain(self.clock.now())))
+            result = await asyncio.to_thread(
+                lambda: asyncio.run(outbox.drain(self.clock.now(), self._still_leading))
+            )
         except Exception as exc:
             self._failed(OUTBOX, exc)
             return
@@ -338,7 +358,11 @@ class Daemon:
             self._run_now(OUTBOX)
 
     async def _housekeeping(self) -> None:
-        self.is_leader = await asyncio.to_thread(self.leader.acquire)
+        try:
+            self.is_leader = await asyncio.to_thread(self.leader.acquire)
+        except TransientError as exc:
+            self.is_leader = False
+            log.error("cannot reach the database to check leadership: %s", exc)
         self.metrics.set_leader(self.is_leader)
         try:
             await asyncio.to_thread(self._observe_store)
@@ -437,17 +461,22 @@ class Daemon:
         self.notifier.reloading()
         try:
             settings = load_settings(self.settings.source or None)
+            app = App.build(settings, clock=self.clock)  # checks the templates too
         except ConfigError as exc:
             log.error("configuration reload failed, keeping the running one: %s", exc)
             self.notifier.ready("reload failed; running with the previous configuration")
             return
         old = self.app
-        self.settings = settings
-        self.app = App.build(settings, clock=self.clock)
+        self.settings, self.app = settings, app
         old.store.engine.dispose()
+        self.health.set_max_age(self._max_ages())
         if self.scheduler is not None:
             for name, every in self._intervals().items():
                 self.scheduler.reschedule_job(name, trigger="interval", seconds=every)
+        if self.idle is not None:  # a new IMAP host or password applies to IDLE as well
+            self.idle.stop()
+            self.idle = None
+        self._start_idle()
         log.info("configuration and templates reloaded from %s", settings.source)
         self.notifier.ready("reloaded")
 

@@ -167,6 +167,11 @@ class Health:
         self._success: dict[str, datetime] = {}
         self._error: dict[str, tuple[datetime, str]] = {}
 
+    def set_max_age(self, max_age: Mapping[str, timedelta]) -> None:
+        """New limits after a configuration reload; the history is kept."""
+        with self._lock:
+            self._max_age = dict(max_age)
+
     def _check(self, loop: str) -> None:
         if loop not in self._max_age:
             raise ValueError(f"unknown loop {loop!r}; one of: {', '.join(self._max_age)}")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from jinja2 import TemplateError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -35,7 +36,7 @@ from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.adapters.parse import parse_headers_only, parse_message
 from disclosure_inbox.config import Settings
 from disclosure_inbox.domain import loops
-from disclosure_inbox.domain.errors import TransientError
+from disclosure_inbox.domain.errors import StoreUnavailable, TransientError
 from disclosure_inbox.domain.mail_ids import our_message_ids
 from disclosure_inbox.domain.model import Direction, Outcome, ParsedMessage, RawMessage, Status
 from disclosure_inbox.domain.refs import format_ref, refs_in_subject
@@ -150,10 +151,15 @@ class Intake:
                 break
             with self.store.reading() as session:
                 seen = Store.known_uids(session, name, uidvalidity, batch)
-            # Stored before, not yet flagged (a crash between commit and flag): flag only.
-            done = [Stored(uid, "seen") for uid in batch if uid in seen]
-            fetch = [uid for uid in batch if uid not in seen]
-            done += self.ingest_batch(mailbox.fetch(fetch), now, progress, should_stop)
+            # Stored before, not yet flagged (a crash between commit and flag): flag only, and
+            # copy a quarantined one again in case that copy was what failed.
+            done = [
+                Stored(uid, "seen", quarantine=outcome == Outcome.QUARANTINED)
+                for uid, outcome in seen.items()
+            ]
+            # Fetched before the transaction opens: no network wait while holding the store.
+            fetched = list(mailbox.fetch([uid for uid in batch if uid not in seen]))
+            done += self.ingest_batch(fetched, now, progress, should_stop)
             for stored in done:
                 self._count(result, stored)
             self._after_commit(mailbox, done)
@@ -249,6 +255,10 @@ class Intake:
                     self._highest[key] = max(raw.uid, self._highest.get(key, 0))
                 except (TransientError, OperationalError):
                     raise
+                except (OSError, TemplateError) as exc:
+                    # The disk or a template, not the message: stop the pass and keep the
+                    # message's attempts for faults that are its own.
+                    raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
                 except Exception as exc:
                     self._seq.clear()  # a rolled-back report may have taken a number
                     failed.append((raw, exc))

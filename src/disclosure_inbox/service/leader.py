@@ -23,7 +23,8 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from disclosure_inbox.domain.errors import PermanentError
+from disclosure_inbox.adapters.db.engine import postgres_connect_args
+from disclosure_inbox.domain.errors import PermanentError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,8 @@ class AnotherInstance(PermanentError):
 
 class Leadership(Protocol):
     def acquire(self) -> bool:
-        """Become or stay the leader; False while another instance leads (or on error)."""
+        """Become or stay the leader; False while another instance leads. Raises
+        ``StoreUnavailable`` when the database cannot be asked."""
 
     def release(self) -> None: ...
 
@@ -49,7 +51,7 @@ class PostgresLeader:
     def __init__(self, url: str, name: str) -> None:
         # A connection of its own, outside any pool: the lock lives exactly as long as it.
         self._engine: Engine = create_engine(
-            url, poolclass=NullPool, connect_args={"connect_timeout": 10}
+            url, poolclass=NullPool, connect_args=postgres_connect_args()
         )
         self._key = lock_key(name)
         self._conn: Connection | None = None
@@ -73,6 +75,7 @@ class PostgresLeader:
             if self._leading:
                 log.error("lost the leader lock: %s", exc)
             self._drop()
+            raise StoreUnavailable(f"cannot check leadership: {exc}") from exc
         return self._leading
 
     def _drop(self) -> None:

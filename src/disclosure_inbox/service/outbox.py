@@ -14,8 +14,9 @@ import hashlib
 import logging
 import random
 import secrets
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -28,7 +29,12 @@ from disclosure_inbox.adapters.db.models import Message, OutboxRow
 from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.adapters.smtp import SmtpSender
 from disclosure_inbox.config import Settings
-from disclosure_inbox.domain.errors import NotFound, SendDeferred, SendRejected
+from disclosure_inbox.domain.errors import (
+    NotFound,
+    SendDeferred,
+    SendRejected,
+    StoreUnavailable,
+)
 from disclosure_inbox.domain.mail_ids import make_message_id
 from disclosure_inbox.domain.model import Direction
 from disclosure_inbox.domain.replies import envelope_sender
@@ -174,13 +180,16 @@ class Outbox:
         count, error = row
         return f"{count} message(s) waiting to be retried; last error: {error}" if count else None
 
-    async def drain(self, now: datetime) -> DrainResult:
-        """Send everything due over one connection; stop at the first sign of an outage."""
+    async def drain(
+        self, now: datetime, still_leading: Callable[[], bool] = lambda: True
+    ) -> DrainResult:
+        """Send everything due over one connection; stop at the first sign of an outage, or
+        when this instance is no longer the leader (checked between batches)."""
         result = DrainResult()
         cfg = self.settings.smtp
         async with SmtpSender(cfg) as sender:
             while rows := self.due(now, cfg.batch_size):
-                if not await self._send_batch(sender, rows, now, result):
+                if not await self._send_batch(sender, rows, now, result) or not still_leading():
                     break
         return result
 
@@ -214,13 +223,26 @@ class Outbox:
         return True
 
     def _sent(self, row_id: int, now: datetime) -> None:
-        """Record acceptance at once: the shorter this window, the rarer a resend."""
-        with self.store.transaction() as session:
-            session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id == row_id)
-                .values(state=SENT, attempts=OutboxRow.attempts + 1, sent_at=now, last_error=None)
-            )
+        """Record acceptance at once: the shorter this window, the rarer a resend. A busy
+        store is asked again rather than letting the message go out a second time."""
+        for attempt in range(5):
+            try:
+                with self.store.transaction() as session:
+                    session.execute(
+                        update(OutboxRow)
+                        .where(OutboxRow.id == row_id, OutboxRow.state == PENDING)
+                        .values(
+                            state=SENT,
+                            attempts=OutboxRow.attempts + 1,
+                            sent_at=now,
+                            last_error=None,
+                        )
+                    )
+                return
+            except StoreUnavailable:
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
     def _finish(self, row_id: int, now: datetime, state: str, error: str) -> None:
         with self.store.transaction() as session:

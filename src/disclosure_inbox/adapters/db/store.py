@@ -152,19 +152,22 @@ class Store:
         return int(session.scalar(select(func.max(Report.seq)).where(Report.year == year)) or 0)
 
     @staticmethod
-    def known_uids(session: Session, mailbox: str, uidvalidity: int, uids: list[int]) -> set[int]:
-        """Which of ``uids`` already have a stored location."""
+    def known_uids(
+        session: Session, mailbox: str, uidvalidity: int, uids: list[int]
+    ) -> dict[int, str]:
+        """Which of ``uids`` already have a stored location, with their message's outcome."""
         if not uids:
-            return set()
-        return set(
-            session.scalars(
-                select(MessageLocation.uid).where(
-                    MessageLocation.mailbox == mailbox,
-                    MessageLocation.uidvalidity == uidvalidity,
-                    MessageLocation.uid.in_(uids),
-                )
+            return {}
+        rows = session.execute(
+            select(MessageLocation.uid, Message.outcome)
+            .join(Message, Message.id == MessageLocation.message_pk)
+            .where(
+                MessageLocation.mailbox == mailbox,
+                MessageLocation.uidvalidity == uidvalidity,
+                MessageLocation.uid.in_(uids),
             )
         )
+        return {int(uid): str(outcome) for uid, outcome in rows}
 
     @staticmethod
     def failing(session: Session) -> set[tuple[str, int, int]]:
