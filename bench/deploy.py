@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 
 from bench.measure import BenchError
 from disclosure_inbox.adapters.db.engine import make_engine, upgrade
-from disclosure_inbox.testing.config import write_config
+from disclosure_inbox.testing.config import local_deployment, write_config
 from disclosure_inbox.testing.dovecot import DovecotServer, ImapAccount, dovecot_installed
 from disclosure_inbox.testing.smtp_sink import SmtpSink
 
@@ -160,35 +160,13 @@ class Environment:
             if len(uids) != len(messages):
                 raise BenchError(f"Dovecot took {len(uids)} of {len(messages)} messages")
         url = self.new_database_url(backend, directory)
-        sections: dict[str, dict[str, Any]] = {
-            "organization": {
-                "name": "Mio",
-                "reference_prefix": "MIO",
-                "policy_url": "https://m.io/disclosure",
-                "mailbox_address": "soc@m.io",
-                "staff_addresses": ["lead@m.io"],
-                "timezone": "UTC",
-            },
-            "imap": {
-                "host": account.host,
-                "port": account.port,
-                "username": account.user,
-                "password": account.password,
-                "tls": "none",
-                "timeout_seconds": 30,
-            },
-            "database": {"url": url},
-            "storage": {"dir": str(directory / "var")},
-            "smtp": {
-                "host": self.sink.host,
-                "port": self.sink.port,
-                "tls": "none",
-                "from_name": "Mio Security",
-                "timeout_seconds": 10,
-            },
-        }
-        for name, values in overrides.items():
-            sections.setdefault(name, {}).update(values)
+        sections = local_deployment(
+            account,
+            self.sink,
+            url,
+            directory / "var",
+            {"imap": {"timeout_seconds": 30}, "smtp": {"timeout_seconds": 10}, **overrides},
+        )
         config = write_config(directory / "config.toml", sections)
         engine = make_engine(url)
         try:

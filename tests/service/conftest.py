@@ -17,7 +17,7 @@ from disclosure_inbox.adapters.db.engine import upgrade
 from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.config import Settings, load_settings
 from disclosure_inbox.service.app import App, CycleResult, run_cycle
-from disclosure_inbox.testing.config import write_config
+from disclosure_inbox.testing.config import local_deployment, write_config
 from disclosure_inbox.testing.dovecot import ImapAccount
 from disclosure_inbox.testing.smtp_sink import SmtpSink
 
@@ -92,35 +92,9 @@ def make_deployment(imap_account, smtp_sink, database_url, tmp_path):
     """Build a deployment; keyword arguments override config sections, e.g. imap={...}."""
 
     def make(**overrides: dict[str, Any]) -> Deployment:
-        sections: dict[str, dict[str, Any]] = {
-            "organization": {
-                "name": "Mio",
-                "reference_prefix": "MIO",
-                "policy_url": "https://m.io/disclosure",
-                "mailbox_address": "soc@m.io",
-                "staff_addresses": ["lead@m.io"],
-                "timezone": "UTC",
-            },
-            "imap": {
-                "host": imap_account.host,
-                "port": imap_account.port,
-                "username": imap_account.user,
-                "password": imap_account.password,
-                "tls": "none",
-                "timeout_seconds": 10,
-            },
-            "database": {"url": database_url},
-            "storage": {"dir": str(tmp_path / "var")},
-            "smtp": {
-                "host": smtp_sink.host,
-                "port": smtp_sink.port,
-                "tls": "none",
-                "from_name": "Mio Security",
-                "timeout_seconds": 5,
-            },
-        }
-        for name, values in overrides.items():
-            sections.setdefault(name, {}).update(values)
+        sections = local_deployment(
+            imap_account, smtp_sink, database_url, tmp_path / "var", overrides
+        )
         path = write_config(tmp_path / "config.toml", sections)
         deployment = Deployment(config_path=path, account=imap_account, sink=smtp_sink)
         upgrade(deployment.store.engine)
