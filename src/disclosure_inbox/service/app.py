@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Callable
@@ -107,10 +108,20 @@ def run_intake(app: App, *, progress: bool = False) -> IntakeResult:
     update, set_total, close = _progress_bar(progress)
     mailbox = app.open_mailbox()
     try:
-        return app.intake().run(mailbox, now, progress=update, total=set_total)
+        with _logs_above_the_bar(progress):
+            return app.intake().run(mailbox, now, progress=update, total=set_total)
     finally:
         close()
         mailbox.close()
+
+
+def _logs_above_the_bar(progress: bool) -> contextlib.AbstractContextManager[Any]:
+    """While the bar is shown, log lines are printed above it instead of through it."""
+    if not progress:
+        return contextlib.nullcontext()
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    return logging_redirect_tqdm()
 
 
 def run_cycle(app: App, *, progress: bool = False) -> CycleResult:
