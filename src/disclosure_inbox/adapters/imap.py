@@ -107,9 +107,6 @@ class ImapMailbox:
     def client(self) -> imapclient.IMAPClient:
         return self._client
 
-    def capabilities(self) -> tuple[bytes, ...]:
-        return tuple(self._call("CAPABILITY", self._client.capabilities))
-
     def select(self, name: str) -> int:
         info = self._call("SELECT", self._client.select_folder, name, readonly=False)
         self._mailbox = name

@@ -32,8 +32,8 @@ class App:
     settings: Settings
     store: Store
     blobs: FileBlobStore
+    renderer: Renderer
     clock: Clock = field(default_factory=SystemClock)
-    mailbox_factory: Callable[[], Mailbox] | None = None
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> App:
@@ -45,29 +45,30 @@ class App:
                 raise ConfigError(f"templates: {audience}/{event}: {exc}") from exc
         store = Store.from_url(settings.database_url)
         blobs = FileBlobStore(settings.storage.path / "blobs")
-        return cls(settings=settings, store=store, blobs=blobs, clock=clock or SystemClock())
+        return cls(
+            settings=settings,
+            store=store,
+            blobs=blobs,
+            renderer=renderer,
+            clock=clock or SystemClock(),
+        )
 
     def open_mailbox(self) -> Mailbox:
-        if self.mailbox_factory is not None:
-            return self.mailbox_factory()
         return ImapMailbox(self.settings.imap)
-
-    def renderer(self) -> Renderer:
-        return Renderer(self.settings.templates.dir, self.settings.templates.locale)
 
     def intake(self) -> Intake:
         return Intake(
             self.settings,
             self.store,
             self.blobs,
-            on_message=Acknowledger(self.settings, self.renderer()),
+            on_message=Acknowledger(self.settings, self.renderer),
         )
 
     def outbox(self) -> Outbox:
         return Outbox(self.settings, self.store)
 
     def escalator(self) -> Escalator:
-        return Escalator(self.settings, self.store, self.renderer())
+        return Escalator(self.settings, self.store, self.renderer)
 
 
 @dataclass

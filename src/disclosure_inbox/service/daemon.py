@@ -32,6 +32,7 @@ from disclosure_inbox.config import ConfigError, Settings, load_settings
 from disclosure_inbox.domain.errors import DisclosureInboxError, MailboxUnavailable, TransientError
 from disclosure_inbox.ports import Clock, SystemClock
 from disclosure_inbox.service.app import App
+from disclosure_inbox.service.clocks import business_calendar
 from disclosure_inbox.service.health import Health, HealthServer, Metrics, StoreSnapshot
 from disclosure_inbox.service.idle import IdleWatcher
 from disclosure_inbox.service.leader import Leadership, leadership_for
@@ -378,7 +379,8 @@ class Daemon:
     def _observe_store(self) -> None:
         now = self.clock.now()
         with self.app.store.reading() as session:
-            snap = snapshot(session, now, self.app.escalator().calendar.add_business_days(now, 1))
+            soon = business_calendar(self.settings).add_business_days(now, 1)
+            snap = snapshot(session, now, soon)
             counts = Store.counts(session)
         self.metrics.observe_store(StoreSnapshot(**snap))
         for key, count in (
@@ -410,7 +412,7 @@ class Daemon:
                 return
             org = self.settings.organization
             error = self.health.verdict(now)[1]["loops"].get(INTAKE, {}).get("last_error")
-            rendered = self.app.renderer().render(
+            rendered = self.app.renderer.render(
                 "staff",
                 "alert",
                 {

@@ -224,10 +224,6 @@ class Intake:
 
     # --- one message ---------------------------------------------------------------------
 
-    def ingest(self, raw: RawMessage, now: datetime) -> Stored:
-        """Store one message; never raises for the message's content, only for an outage."""
-        return self.ingest_batch([raw], now)[0]
-
     def ingest_batch(
         self,
         raws: Iterable[RawMessage],
@@ -304,20 +300,16 @@ class Intake:
 
         # A bounce quotes the message it returns: our Message-ID there finds the report.
         quoted = self._quoted_own_ids(parsed, raw.raw)
+        tags = tuple(refs_in_subject(self.settings.organization.reference_prefix, parsed.subject))
         decision = decide_thread(
             sender_address=parsed.sender_address,
             in_reply_to=parsed.in_reply_to,
             references=parsed.references + quoted,
-            subject_refs=tuple(
-                refs_in_subject(self.settings.organization.reference_prefix, parsed.subject)
-            ),
+            subject_refs=tags,
             known_message_ids=Store.reports_by_message_ids(
                 session, parsed.in_reply_to + parsed.references + quoted, parsed.sender_address
             ),
-            tagged_reports=Store.reports_by_ref(
-                session,
-                refs_in_subject(self.settings.organization.reference_prefix, parsed.subject),
-            ),
+            tagged_reports=Store.reports_by_ref(session, tags),
         )
         if decision.report_id is not None:
             report = session.get_one(Report, decision.report_id)

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from disclosure_inbox.adapters.db import engine as engine_mod
@@ -232,10 +232,6 @@ class Store:
             "outbox_failed": int(outbox.get("failed", 0)),
             "acks_suppressed": int(suppressed or 0),
         }
-
-
-def is_disconnect(exc: BaseException) -> bool:
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 def snapshot(session: Session, now: datetime, soon: datetime) -> dict[str, Any]:
