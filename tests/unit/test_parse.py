@@ -118,3 +118,60 @@ def test_small_helpers():
     assert len(safe_filename("x" * 500 + ".pdf", 1)) <= 150
     assert safe_filename("x" * 500 + ".pdf", 1).endswith(".pdf")
     assert html_to_text("<style>p{}</style><p>a</p><p>b</p>") == "a\n\nb"
+
+
+FF_IN_A_NAME = (
+    b"From: Ada <ada@example.org>\r\n"
+    b"X-Bad\xffName: v\r\n"
+    b"Subject: after the bad name\r\n"
+    b"Message-ID: <ff@example.org>\r\n"
+    b"\r\n"
+    b"the body\r\n"
+)
+# mail-parser gives up on the broken base64 below, so this one takes the fallback path.
+FF_IN_A_NAME_FALLBACK = (
+    b"From: Ada <ada@example.org>\r\nX-\xff\xfe: v\r\nSubject: after the bad name\r\n"
+    b"Message-ID: <ff@example.org>\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+    b"--b\r\nContent-Type: text/plain\r\n\r\nthe body\r\n"
+    b'--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename="x.pdf"'
+    b"\r\nContent-Transfer-Encoding: base64\r\n\r\nQUJD!!!=\r\nZ\r\n--b--\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "parser"),
+    [(FF_IN_A_NAME, "mail-parser"), (FF_IN_A_NAME_FALLBACK, "email")],
+    ids=["mail-parser", "fallback"],
+)
+def test_a_bad_byte_in_a_header_name_does_not_end_the_headers(raw, parser):
+    parsed = parse_message(raw)
+    assert parsed.parser == parser
+    assert parsed.subject == "after the bad name"
+    assert parsed.message_id == "<ff@example.org>"
+    assert parsed.sender_address == "ada@example.org"
+    assert parsed.text.strip() == "the body"
+    assert "Subject" not in parsed.text
+    assert "InvalidHeaderDefect" in parsed.defects
+
+
+def test_a_bad_byte_in_a_header_name_keeps_the_header_with_a_replacement():
+    parsed = parse_message(FF_IN_A_NAME)
+    assert parsed.headers["x-bad?name"] == "v"
+    headers_only = parse_headers_only(FF_IN_A_NAME)
+    assert (headers_only.subject, headers_only.message_id) == (
+        "after the bad name",
+        "<ff@example.org>",
+    )
+
+
+def test_a_line_that_is_no_header_still_ends_the_block():
+    # Not a name with a bad byte: no colon at all. Everything after it is body, as before.
+    raw = b"From: a@example.org\r\nno colon \xff here\r\nSubject: in the body\r\n\r\nrest\r\n"
+    parsed = parse_message(raw)
+    assert parsed.subject == ""
+    assert "Subject: in the body" in parsed.text
+    # RFC 6532 UTF-8 in a value is not a defect of the name.
+    utf8 = "Subject: caf\u00e9\r\nFrom: a@example.org\r\n\r\nx\r\n".encode()
+    assert parse_message(utf8).subject == "caf\u00e9"
+    assert "InvalidHeaderDefect" not in parse_message(utf8).defects

@@ -1,14 +1,17 @@
 """Parse raw RFC 5322 bytes into a ParsedMessage.
 
 mail-parser first; when it raises, the standard library's ``email`` (compat32, which tolerates
-nearly anything). Neither path may raise for any input: the caller quarantines only when even
-the fallback fails, which would be a bug.
+nearly anything). Both read the ``Message`` that the standard library's feed parser builds, so
+what that parser gets wrong (a bad byte in a header name) is mended before it, once, for both.
+Neither path may raise for any input: the caller quarantines only when even the fallback
+fails, which would be a bug.
 """
 
 from __future__ import annotations
 
 import base64
 import email
+import email.errors
 import email.header
 import email.parser
 import email.policy
@@ -212,11 +215,12 @@ _FEED_SLICE = 1 << 20
 def _message_from_bytes(raw: bytes) -> Message:
     """What ``email.message_from_bytes`` does, fed in slices: it decodes the whole message into
     one string first, which costs several times a large message's size in memory."""
+    raw, repaired = _repair_header_names(raw)
     parser = email.parser.BytesFeedParser(policy=email.policy.compat32)
     view = memoryview(raw)
     for start in range(0, len(raw), _FEED_SLICE):
         parser.feed(bytes(view[start : start + _FEED_SLICE]))
-    return parser.close()
+    return _note_repairs(parser.close(), repaired)
 
 
 def _header_block(raw: bytes) -> bytes:
@@ -226,6 +230,53 @@ def _header_block(raw: bytes) -> bytes:
         if end >= 0:
             return raw[: end + len(separator)]
     return raw[: 1 << 20]
+
+
+# Bytes that may not appear in a header field name (RFC 5322 ftext is printable US-ASCII
+# without the colon), other than the white space that makes a line something else.
+_NOT_FTEXT = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\xff]")
+
+
+def _repair_header_names(raw: bytes) -> tuple[bytes, int]:
+    """The message with "?" for each byte that a header name may not hold, and how many names
+    were mended. The raw bytes themselves are stored unchanged; this is the copy we parse.
+
+    The standard library's feed parser (whatever the policy) takes the first line that does
+    not look like a header for the start of the body: one 0xFF in a name (``X-Bad\xffName:``)
+    would make the Subject and Message-ID below it body text. A line with such a name is
+    still a header; a line without a colon, or with white space in its name, ends the block
+    as before.
+    """
+    head = _header_block(raw)
+    if not _NOT_FTEXT.search(head):
+        return raw, 0
+    lines = head.splitlines(keepends=True)
+    repaired = 0
+    for index, line in enumerate(lines):
+        if not line.rstrip(b"\r\n"):
+            break  # the blank line: the body follows
+        if line[:1] in (b" ", b"\t") or (index == 0 and line.startswith(b"From ")):
+            continue  # a folded continuation, or an mbox From_ line
+        name, colon, rest = line.partition(b":")
+        if not colon or not name or b" " in name or b"\t" in name:
+            break  # not a header: the feed parser ends the block here, and so do we
+        mended = _NOT_FTEXT.sub(b"?", name)
+        if mended != name:
+            lines[index] = mended + colon + rest
+            repaired += 1
+    if not repaired:
+        return raw, 0
+    return b"".join(lines) + raw[len(head) :], repaired
+
+
+def _note_repairs(msg: Message, repaired: int) -> Message:
+    if repaired:
+        msg.defects.append(
+            email.errors.InvalidHeaderDefect(
+                f"{repaired} header name(s) with bytes outside printable US-ASCII"
+            )
+        )
+    return msg
 
 
 def _parse_with_mailparser(raw: bytes) -> ParsedMessage:
@@ -313,8 +364,9 @@ def _parse_with_stdlib(raw: bytes) -> ParsedMessage:
 
 def parse_headers_only(raw: bytes) -> ParsedMessage:
     """What the headers say, for a message too large (or too broken) to parse whole."""
-    msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(
-        _header_block(raw)
+    head, repaired = _repair_header_names(_header_block(raw))
+    msg = _note_repairs(
+        email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(head), repaired
     )
     headers = header_map(msg)
     return ParsedMessage(
