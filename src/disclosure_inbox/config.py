@@ -110,9 +110,35 @@ class Imap(_Section):
     max_attempts: int = Field(default=3, ge=1, le=100)
 
 
+# The SQLAlchemy dialects and drivers the store is built and tested for (adapters/db/engine.py,
+# service/leader.py). Any other would fail later, and less clearly: a missing driver module,
+# or no leadership lock.
+DATABASE_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql+psycopg")
+
+
 class Database(_Section):
     # Empty means a SQLite file inside [storage] dir.
     url: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _supported_url(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        if not value:
+            return value
+        try:
+            url = make_url(value)
+        except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+            # The text is not repeated: it may hold a password.
+            raise ValueError("not a database URL (dialect+driver://...)") from None
+        if url.drivername not in DATABASE_DRIVERS:
+            raise ValueError(
+                f"unsupported database driver {url.drivername!r}; use sqlite:///PATH or "
+                "postgresql+psycopg://USER@HOST/DATABASE"
+            )
+        return value
 
 
 class Storage(_Section):

@@ -188,6 +188,15 @@ CONFIG_ERRORS = [
         "calendar.subdivision",
         id="unknown-subdivision",
     ),
+    pytest.param({"database": {"url": "garbage"}}, "database.url", id="not-a-database-url"),
+    pytest.param(
+        {"database": {"url": "mysql://soc:pw@127.0.0.1/db"}}, "database.url", id="no-such-driver"
+    ),
+    pytest.param(
+        {"database": {"url": "postgresql://soc@127.0.0.1/db"}},
+        "database.url",
+        id="postgresql-without-psycopg",
+    ),
 ]
 
 
@@ -200,6 +209,18 @@ def test_invalid_configuration_exits_2_and_names_the_key(deployment, tmp_path, c
         line = assert_one_error_line(done, 2, "configuration error")
         assert re.search(rf"configuration error: {re.escape(key)}\b", line), line
     assert deployment.counts()["messages"] == 0
+
+
+@SQLITE
+def test_a_bad_database_url_is_named_without_its_password(deployment, tmp_path):
+    for i, url in enumerate(
+        ("postgresql+psycopg://soc:db-Secret-9@host:no-port/db", "mysql://soc:db-Secret-9@h/db")
+    ):
+        config = variant(deployment, tmp_path / f"u{i}.toml", database={"url": url})
+        for args in (["check-config"], ["--debug", "check-config"], ["db", "upgrade"]):
+            done = cli(*args, config=config)
+            assert_one_error_line(done, 2, "configuration error: database.url: ")
+            assert "db-Secret-9" not in done.stdout + done.stderr
 
 
 @SQLITE
