@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from disclosure_inbox import __version__
 from disclosure_inbox.config import ConfigError, Settings, load_settings
@@ -29,8 +29,65 @@ class UsageError(Exception):
     """Bad arguments that argparse cannot see (an unknown reference, an illegal transition)."""
 
 
+def usage_line(prog: str, message: str) -> str:
+    """The one line a usage error prints. A value a user typed may hold a newline."""
+    message = message.replace("\r", "\\r").replace("\n", "\\n")
+    return f"disclosure-inbox: error: {message} (see {prog} --help)\n"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with every error as one line on stderr instead of the usage and the error.
+    Subcommand parsers are of this class too (``add_subparsers`` uses the parent's type)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, usage_line(self.prog, message))
+
+
+# Date-times the SLA arithmetic can work with: it looks up to ten years past a given moment
+# for a business day, so the range stays well inside what ``datetime`` can hold.
+_EARLIEST, _LATEST = datetime(1900, 1, 1), datetime(9000, 1, 1)
+# Row ids are INTEGER columns, 32 bits on PostgreSQL.
+_MAX_ROW_ID = 2**31 - 1
+
+
+def _iso_datetime(value: str) -> datetime:
+    """ISO 8601. A value without an offset is in the organisation's time zone, which is known
+    only once the configuration is read (``_in_zone``)."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date-time: {value!r}") from None
+    # The wall time decides: the range has years to spare for any offset.
+    if not _EARLIEST <= parsed.replace(tzinfo=None) < _LATEST:
+        raise argparse.ArgumentTypeError(
+            f"out of range (years {_EARLIEST.year} to {_LATEST.year - 1}): {value!r}"
+        )
+    return parsed
+
+
+def _row_id(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if not 1 <= number <= _MAX_ROW_ID:
+        raise argparse.ArgumentTypeError(f"out of range (1 to {_MAX_ROW_ID}): {value!r}")
+    return number
+
+
+# Options of ``reports set`` that belong to one target status: with any other the value
+# would be recorded without meaning anything (a triaged report "duplicating" another).
+STATUS_OPTIONS = (("duplicate_of", "--duplicate-of", Status.DUPLICATE),)
+
+
+def _check_status_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    for dest, option, status in STATUS_OPTIONS:
+        if getattr(args, dest) is not None and args.status != status:
+            parser.error(f"{option} goes only with --status {status}, not {args.status}")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="disclosure-inbox",
         description="Runs a security-disclosure mailbox: intake, acknowledgements, SLA escalation.",
     )
@@ -68,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     rl.add_argument(
         "--due-before",
         metavar="ISO-DATETIME",
+        type=_iso_datetime,
         help="only reports with a running clock due before this time",
     )
     fmt(rl)
@@ -80,13 +138,19 @@ def _parser() -> argparse.ArgumentParser:
     rset.add_argument("--severity", choices=[s.value for s in Severity])
     rset.add_argument("--note", default="")
     rset.add_argument("--actor", default=os.environ.get("USER") or "cli")
-    rset.add_argument("--duplicate-of", metavar="REF")
+    rset.add_argument("--duplicate-of", metavar="REF", help="with --status duplicate")
+    rset.set_defaults(after_parse=lambda args: _check_status_options(rset, args))
 
     sla = sub.add_parser("sla", help="SLA deadlines").add_subparsers(
         dest="sla_command", required=True
     )
     due = sla.add_parser("due", help="what is due or would escalate, without sending anything")
-    due.add_argument("--at", metavar="ISO-DATETIME", help="the moment to ask about (default: now)")
+    due.add_argument(
+        "--at",
+        metavar="ISO-DATETIME",
+        type=_iso_datetime,
+        help="the moment to ask about (default: now)",
+    )
     fmt(due)
 
     outbox = sub.add_parser("outbox", help="mail waiting to be sent").add_subparsers(
@@ -96,7 +160,7 @@ def _parser() -> argparse.ArgumentParser:
     ol.add_argument("--state", choices=("pending", "sent", "failed"))
     fmt(ol)
     ort = outbox.add_parser("retry", help="send a failed message again")
-    ort.add_argument("id", type=int)
+    ort.add_argument("id", type=_row_id)
 
     fmt(sub.add_parser("stats", help="counts"))
     return p
@@ -112,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     try:
         args = parser.parse_args(argv)
+        if after_parse := getattr(args, "after_parse", None):  # checks across options
+            after_parse(args)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
     _setup_logging(args.debug, args.log_format)
@@ -153,7 +219,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                     settings,
                     status=args.status,
                     overdue=args.overdue,
-                    due_before=_datetime(args.due_before, settings) if args.due_before else None,
+                    due_before=_in_zone(args.due_before, settings),
                 )
                 return _emit(listed, args.format)
             if args.reports_command == "set":
@@ -168,7 +234,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 )
             return _emit(commands.report_show(settings, args.ref), args.format)
         case "sla":
-            at = _datetime(args.at, settings) if args.at else None
+            at = _in_zone(args.at, settings)
             return _emit(commands.sla_due(settings, at=at), args.format)
         case "outbox":
             if args.outbox_command == "list":
@@ -179,15 +245,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     raise UsageError(f"unknown command {args.command}")
 
 
-def _datetime(value: str, settings: Settings) -> datetime:
-    """ISO 8601; a value without an offset is in the organisation's time zone."""
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise UsageError(f"not an ISO 8601 date-time: {value!r}") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=settings.organization.tz)
-    return parsed
+def _in_zone(value: datetime | None, settings: Settings) -> datetime | None:
+    """A date-time given without an offset is in the organisation's time zone."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=settings.organization.tz)
+    return value
 
 
 def _emit(data: Any, fmt: str) -> int:

@@ -139,13 +139,87 @@ def test_usage_errors_exit_2_with_one_line(deployment):
     assert_one_error_line(illegal, 2, "cannot move from new to resolved")
     assert_one_error_line(deployment.cli("outbox", "retry", "999"), 2, "999")
 
-    # argparse's own errors: a usage line, then the error; exit 2, no traceback.
-    for args in (["reports", "frobnicate"], ["--log-format", "xml", "stats"], []):
-        done = deployment.cli(*args)
-        assert done.returncode == 2, args
-        assert TRACEBACK not in done.stderr
-        assert re.match(r"disclosure-inbox( \w+)*: error: ", done.stderr.splitlines()[-1])
     assert deployment.cli("--version").returncode == 0
+
+
+ARGUMENT_ERRORS = [
+    pytest.param([], "COMMAND", id="no-command"),
+    pytest.param(["reports", "frobnicate"], "frobnicate", id="unknown-subcommand"),
+    pytest.param(["--log-format", "xml", "stats"], "xml", id="bad-choice"),
+    pytest.param(["reports", "set"], "ref, --status", id="missing-arguments"),
+    pytest.param(["stats", "--bogus"], "--bogus", id="unknown-option"),
+    pytest.param(["db"], "db_command", id="no-subcommand"),
+    pytest.param(["outbox", "retry", "abc"], "abc", id="not-a-number"),
+    pytest.param(["stats", "--bo\ngus"], "--bo\\ngus", id="newline-in-a-value"),
+    pytest.param(["sla", "due", "--at", "next tuesday"], "next tuesday", id="not-a-date"),
+    # Out of range: these ended in OverflowError (exit 1) from the database or the clock maths.
+    pytest.param(
+        ["sla", "due", "--at", "9999-12-31T23:59:59+14:00"], "out of range", id="at-overflow"
+    ),
+    pytest.param(
+        ["reports", "list", "--due-before", "9999-12-31T23:59:59-12:00"],
+        "out of range",
+        id="due-before-overflow",
+    ),
+    pytest.param(
+        ["reports", "list", "--due-before", "0001-01-01T00:00:00+14:00"],
+        "out of range",
+        id="due-before-underflow",
+    ),
+    pytest.param(["outbox", "retry", "99999999999999999999"], "out of range", id="id-overflow"),
+    pytest.param(["outbox", "retry", "2147483648"], "out of range", id="id-over-int32"),
+    pytest.param(["outbox", "retry", "0"], "out of range", id="id-zero"),
+]
+
+
+@SQLITE
+@pytest.mark.parametrize(("args", "needle"), ARGUMENT_ERRORS)
+def test_every_argument_error_is_one_line_with_exit_2(deployment, args, needle):
+    done = deployment.cli(*args)
+    line = assert_one_error_line(done, 2, needle)
+    assert done.stderr == line + "\n", done.stderr  # no usage text around it
+    assert line.startswith("disclosure-inbox: error: ")
+    assert re.search(r"\(see disclosure-inbox( [a-z-]+)* --help\)$", line), line
+    assert done.stdout == ""
+
+
+@SQLITE
+def test_date_times_and_ids_inside_the_range_still_work(deployment):
+    for args in (
+        ["reports", "list", "--due-before", "8999-12-31T23:59:59-12:00"],
+        ["reports", "list", "--due-before", "1900-01-01T00:00:00+14:00"],
+    ):
+        done = deployment.cli(*args, "--format", "json")
+        assert done.returncode == 0, (args, done.stderr)
+        assert json.loads(done.stdout) == []
+    assert_one_error_line(deployment.cli("outbox", "retry", "2147483647"), 2, "no outbox message")
+    help_text = deployment.cli("reports", "set", "--help")
+    assert help_text.returncode == 0 and "--duplicate-of" in help_text.stdout
+
+
+@SQLITE
+def test_an_option_for_another_status_is_refused_and_changes_nothing(deployment):
+    deployment.account.append([simple("one"), simple("two")], internaldates=[JULY_1] * 2)
+    assert deployment.cli("run", "--once").returncode == 0
+    done = deployment.cli(
+        "reports", "set", "MIO-2026-0002", "--status", "triaged", "--duplicate-of", "MIO-2026-0001"
+    )
+    assert_one_error_line(done, 2, "--duplicate-of", "--status duplicate")
+    assert done.stderr.count("\n") == 1
+    assert deployment.rows(
+        "SELECT status, duplicate_of_id FROM reports WHERE ref = 'MIO-2026-0002'"
+    ) == [("new", None)]
+    assert deployment.scalar("SELECT count(*) FROM audit WHERE action = 'status-changed'") == 0
+    ok = deployment.cli(
+        "reports",
+        "set",
+        "MIO-2026-0002",
+        "--status",
+        "duplicate",
+        "--duplicate-of",
+        "MIO-2026-0001",
+    )
+    assert ok.returncode == 0, ok.stderr
 
 
 @SQLITE
