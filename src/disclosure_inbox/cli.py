@@ -12,13 +12,16 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from disclosure_inbox import __version__
 from disclosure_inbox.config import ConfigError, Settings, load_settings
 from disclosure_inbox.domain.errors import DisclosureInboxError, IllegalTransition, NotFound
 from disclosure_inbox.domain.model import Severity, Status
 from disclosure_inbox.logs import say
+
+if TYPE_CHECKING:
+    from disclosure_inbox.service.app import CycleResult
 
 log = logging.getLogger("disclosure_inbox")
 
@@ -183,7 +186,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.debug, args.log_format)
     try:
         settings = load_settings(args.config)
-        return _dispatch(args, settings)
+        code = _dispatch(args, settings)
+        sys.stdout.flush()  # a closed pipe shows here, not in the flush at exit
+        return code
+    except BrokenPipeError:
+        return _reader_went_away()
     except ConfigError as exc:
         say(f"disclosure-inbox: configuration error: {exc}", level=logging.ERROR)
         return EXIT_USAGE
@@ -201,6 +208,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
 
 
+def _reader_went_away() -> int:
+    """Standard output was a pipe and its reader closed it (``| head``): it has read all it
+    wanted, so this is a quiet, successful exit. The recipe is Python's (the signal module's
+    note on SIGPIPE): point stdout at /dev/null so that the flush at exit cannot fail again.
+    Its example exits 1 only because that is what Python itself does on EPIPE; here 1 means a
+    failure of ours, so 0, as CPython's own command-line tools do (``python -m sysconfig``).
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_OK
+
+
+def _cycle_exit(result: CycleResult | None) -> int:
+    """``run --once``: a step that failed, or mail that the SMTP server deferred (it is down
+    or answered 4xx: the mail waits for the next cycle), is a runtime failure. A message the
+    server refused for good (5xx, parked as failed) is an answer about that message, not an
+    outage: the summary and ``outbox list --state failed`` show it."""
+    if result is None:  # another instance is the leader and does the work
+        return EXIT_OK
+    if result.errors or (result.outbox is not None and result.outbox.deferred):
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     from disclosure_inbox import commands
 
@@ -212,7 +244,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         case "run":
             if not args.once:
                 return commands.run_daemon(settings)
-            return commands.run_once(settings)
+            return _cycle_exit(commands.run_once(settings))
         case "reports":
             if args.reports_command == "list":
                 listed = commands.reports_list(

@@ -18,7 +18,7 @@ from disclosure_inbox.domain.errors import NotFound
 from disclosure_inbox.domain.model import Severity, Status
 from disclosure_inbox.logs import say
 from disclosure_inbox.ports import SystemClock
-from disclosure_inbox.service.app import App, run_cycle
+from disclosure_inbox.service.app import App, CycleResult, run_cycle
 from disclosure_inbox.service.clocks import clocks_of, to_state
 from disclosure_inbox.service.leader import leadership_for
 from disclosure_inbox.service.outbox import retry
@@ -59,19 +59,20 @@ def check_config(settings: Settings, *, connect: bool) -> int:
     return 0
 
 
-def run_once(settings: Settings) -> int:
+def run_once(settings: Settings) -> CycleResult | None:
+    """One cycle; None when another instance is the leader."""
     app = App.build(settings)
     app.store.check_schema()  # also tells an unreachable database from a busy one
     leader = leadership_for(settings.database_url, f"{settings.imap.host}/{settings.imap.mailbox}")
     if not leader.acquire():  # SQLite raises instead: one process per database
         say("another instance is the leader and does the work; nothing done")
-        return 0
+        return None
     try:
         result = run_cycle(app, progress=sys.stderr.isatty())
     finally:
         leader.release()
     say(result.summary())
-    return 1 if result.errors else 0
+    return result
 
 
 def run_daemon(settings: Settings) -> int:

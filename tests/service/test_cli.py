@@ -240,6 +240,74 @@ def test_runtime_failure_exits_1_and_debug_adds_the_traceback(make_deployment):
     assert "cannot connect to IMAP 127.0.0.1:1" in once.stderr
 
 
+def run_once_with_one_report(d) -> subprocess.CompletedProcess[str]:
+    """One report and its acknowledgement; the only mail (no escalation: the CLI runs on the
+    real clock, long after July)."""
+    d.account.append([simple("needs an answer")], internaldates=[JULY_1])
+    done = d.cli("run", "--once")
+    assert TRACEBACK not in done.stderr
+    assert d.counts()["reports"] == 1  # taken in whatever the SMTP server does
+    return done
+
+
+@SQLITE
+def test_run_once_exits_1_while_the_smtp_server_is_down(make_deployment):
+    deployment = make_deployment(escalation={"tiers": []})
+    deployment.sink.stop()
+    done = run_once_with_one_report(deployment)
+    assert done.returncode == 1, done.stderr
+    assert "outbox: 0 sent, 1 deferred, 0 failed" in done.stderr
+    assert deployment.counts()["outbox_pending"] == 1
+
+
+@SQLITE
+def test_run_once_exits_1_when_the_smtp_server_defers(make_deployment):
+    deployment = make_deployment(escalation={"tiers": []})
+    deployment.sink.fail_next(1, 451, "Greylisted, try again later")
+    done = run_once_with_one_report(deployment)
+    assert done.returncode == 1, done.stderr
+    assert "1 deferred" in done.stderr
+
+
+@SQLITE
+def test_run_once_exits_0_when_the_smtp_server_refuses_a_message_for_good(make_deployment):
+    # The server is up and answered: the message is parked for a person, not a server down.
+    deployment = make_deployment(escalation={"tiers": []})
+    deployment.sink.reject_next(1, 550, "No such user")
+    done = run_once_with_one_report(deployment)
+    assert done.returncode == 0, done.stderr
+    assert "outbox: 0 sent, 0 deferred, 1 failed" in done.stderr
+    assert deployment.counts()["outbox_failed"] == 1
+
+
+@SQLITE
+def test_a_closed_pipe_is_a_quiet_exit(deployment):
+    deployment.account.append([simple("one")], internaldates=[JULY_1])
+    assert deployment.cli("run", "--once").returncode == 0
+    env = dict(os.environ, DISCLOSURE_INBOX_CONFIG=str(deployment.config_path))
+    for args in (
+        ["reports", "show", "MIO-2026-0001"],
+        ["reports", "list", "--format", "json"],
+        ["db", "current"],
+    ):
+        # `| head` that has read enough: the reading end is closed before anything is written.
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "disclosure_inbox", *args],
+                env=env,
+                stdout=write_end,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        finally:
+            os.close(write_end)
+        assert (done.returncode, done.stderr) == (0, ""), args
+
+
 # --- configuration ---------------------------------------------------------------------------
 
 CONFIG_ERRORS = [
