@@ -168,6 +168,19 @@ class Smtp(_Section):
     retry_deadline_hours: float = Field(default=48.0, gt=0)
     retry_initial_seconds: float = Field(default=30.0, gt=0)
     retry_max_seconds: float = Field(default=3600.0, gt=0)
+    # How long a sender holds a message it is about to send: no other sender (another
+    # instance, or a leader that was deposed) may take it meanwhile. A sender that died holds
+    # it until then, so this also bounds how late its message goes out after a crash.
+    lease_seconds: float = Field(default=120.0, ge=0.5)
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> Smtp:
+        if self.lease_seconds <= self.timeout_seconds:
+            raise ValueError(
+                f"lease_seconds ({self.lease_seconds:g}) must be longer than timeout_seconds "
+                f"({self.timeout_seconds:g}): a send must end before its claim does"
+            )
+        return self
 
 
 class Templates(_Section):

@@ -22,6 +22,16 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+class Fence(Protocol):
+    """Leadership as the store sees it: every fenced write transaction compares the epoch this
+    instance took with the stored one, and is refused when they differ."""
+
+    name: str
+
+    def epoch(self) -> int | None:
+        """The epoch this instance leads in; None while it does not lead."""
+
+
 class Mailbox(Protocol):
     """An IMAP mailbox, by UID. Nothing here deletes mail."""
 

@@ -26,3 +26,44 @@ def test_migrations_match_the_models_and_go_both_ways(database_url):
         assert current_revision(engine) == head_revision(engine)
     finally:
         engine.dispose()
+
+
+def test_0004_keeps_a_populated_outbox_and_its_rows_stay_claimable(database_url):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import text
+
+    from disclosure_inbox.adapters.db.outbox import OutboxRows
+    from disclosure_inbox.adapters.db.store import Store
+
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine, "0003")
+        t0 = datetime(2026, 7, 1, 14, 0, tzinfo=UTC)
+        with engine.begin() as conn:
+            for i, state in enumerate(["pending", "sent", "failed"]):
+                conn.execute(
+                    text(
+                        "INSERT INTO outbox (kind, message_id, envelope_from, recipients, "
+                        "to_address, subject, raw, state, attempts, next_attempt_at, "
+                        "deadline_at, created_at) VALUES ('ack', :mid, 'soc@m.io', "
+                        "'[\"r@example.org\"]', 'r@example.org', 's', :raw, :state, 0, "
+                        ":t, :t, :t)"
+                    ),
+                    {"mid": f"<{i}@m.io>", "raw": b"Subject: s\r\n\r\nbody\r\n",
+                     "state": state, "t": t0.replace(tzinfo=None)},
+                )
+        upgrade(engine)
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT message_id, state, claimed_by FROM outbox ORDER BY id")
+            ).all()
+        assert [(r[0], r[1], r[2]) for r in rows] == [
+            ("<0@m.io>", "pending", None),
+            ("<1@m.io>", "sent", None),
+            ("<2@m.io>", "failed", None),
+        ]
+        claimed = OutboxRows(Store(engine), "upgraded").claim_next(t0, timedelta(seconds=60))
+        assert claimed is not None and claimed.message_id == "<0@m.io>"
+    finally:
+        engine.dispose()

@@ -1,5 +1,6 @@
 """The daemon as a subprocess, against real Dovecot, SMTP and store: IDLE, outages, signals,
-systemd notify, health and metrics, and two instances on one PostgreSQL database."""
+systemd notify, health and metrics, and two instances on one PostgreSQL database, including a
+leader that loses its lock while it lives on."""
 
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from collections import Counter
 from typing import Any
 
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from disclosure_inbox.testing.mailgen import generate, simple
 
@@ -214,6 +218,34 @@ def test_outages_of_imap_and_smtp(make_deployment, daemons, dovecot_factory):
 
 
 @SQLITE
+def test_after_an_imap_outage_mail_is_taken_in_without_waiting_out_the_backoff(
+    make_deployment, daemons, dovecot_factory
+):
+    server = dovecot_factory()
+    d = make_deployment(
+        imap={
+            "host": server.host,
+            "port": server.port,
+            "username": server.user,
+            "password": server.password,
+        },
+        daemon={**FAST, "backoff_max_seconds": 60},
+    )
+    account = server.account()
+    daemon = daemons(d)
+    daemon.wait_for_log("disclosure-inbox running")
+    server.stop()
+    # Five failures in a row: intake's next try is 8 to 16 seconds away.
+    daemon.wait_for_log(r"intake failed \(attempt 5", timeout=40)
+    server.start()
+    back = time.monotonic()
+    account.append([simple("right after the outage")])
+    d.sink.wait_for(1, timeout=30)
+    assert time.monotonic() - back < 7.0
+    assert daemon.alive()
+
+
+@SQLITE
 def test_sigterm_mid_batch_exits_0_and_loses_nothing(make_deployment, daemons):
     d = make_deployment(daemon=FAST)
     messages = [g.raw for g in generate(300, seed=21, large_every=0)]
@@ -325,3 +357,82 @@ def test_intake_failing_for_too_long_alerts_staff_once(make_deployment, daemons,
     time.sleep(3)  # further housekeeping rounds: still one alert
     assert len(d.sink.messages) == 1
     assert daemon.alive()
+
+
+# --- split brain: a leader deposed while it lives on ------------------------------------
+
+REPORTS = 120
+SLOW_RELAY = 0.1  # seconds the SMTP server takes to answer each message
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _start_pair(make_deployment, daemons, **smtp):
+    d = make_deployment(
+        daemon={**FAST, "poll_interval_seconds": 2},
+        smtp={"batch_size": 200, **smtp},
+        limits={"acks_per_hour": 1000},
+    )
+    d.sink.delay_seconds = SLOW_RELAY
+    a, b = daemons(d, "a"), daemons(d, "b")
+    a.wait_for_log("disclosure-inbox running")
+    b.wait_for_log("disclosure-inbox running")
+    d.account.append([simple("first report", sender="first@example.org")])
+    d.sink.wait_for(1, timeout=20)
+    leader, standby = (a, b) if "now the leader" in a.log else (b, a)
+    assert "now the leader" not in standby.log
+    d.account.append(
+        [simple(f"report {i}", sender=f"r@example{i}.org") for i in range(REPORTS)]
+    )
+    d.sink.wait_for(12, timeout=30)  # the leader is draining its outbox now
+    return d, leader, standby
+
+
+def _assert_each_acknowledged_once(d) -> None:
+    d.sink.wait_for(REPORTS + 1, timeout=60)
+    until(lambda: d.counts()["outbox_sent"] == REPORTS + 1, timeout=30, what="sends recorded")
+    time.sleep(2)  # anything doubled would arrive now
+    ids = Counter(m.message["Message-ID"] for m in d.sink.messages)
+    doubled = {mid: n for mid, n in ids.items() if n > 1}
+    assert not doubled, f"{len(doubled)} acknowledgements sent twice"
+    assert len(ids) == REPORTS + 1
+    assert d.counts()["reports"] == REPORTS + 1
+    assert d.scalar("SELECT count(*) FROM outbox") == REPORTS + 1
+    assert d.scalar("SELECT count(*) FROM intake_failures") == 0
+    assert d.scalar("SELECT count(*) FROM outbox WHERE state <> 'sent'") == 0
+
+
+@POSTGRES
+def test_a_leader_whose_lock_session_is_killed_stops_at_once(make_deployment, daemons):
+    d, leader, standby = _start_pair(make_deployment, daemons)
+    # A network partition or a pooler restart: the lock's session ends, the process lives.
+    with psycopg.connect(_libpq(d.settings.database_url), autocommit=True) as conn:
+        killed = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks "
+            "WHERE locktype = 'advisory' AND granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ).fetchall()
+    assert killed == [(True,)]
+    standby.wait_for_log(r"now the leader \(epoch 2\)", timeout=30)
+    _assert_each_acknowledged_once(d)
+    assert leader.alive() and standby.alive()
+    assert "lost the leader lock" in leader.log or "stepping down as leader" in leader.log
+    # The deposed leader sent nothing it had not claimed before the takeover.
+    assert d.scalar("SELECT max(epoch) FROM leadership") == 2
+
+
+@POSTGRES
+def test_a_leader_stopped_past_its_lease_sends_nothing_twice(make_deployment, daemons):
+    lease = 2.0
+    d, leader, standby = _start_pair(
+        make_deployment, daemons, lease_seconds=lease, timeout_seconds=1.5
+    )
+    leader.signal(signal.SIGSTOP)
+    try:
+        time.sleep(lease * 2)
+    finally:
+        leader.signal(signal.SIGCONT)
+    _assert_each_acknowledged_once(d)
+    assert leader.alive() and standby.alive()

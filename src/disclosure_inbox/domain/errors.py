@@ -4,6 +4,7 @@ DisclosureInboxError
  ├── TransientError          try again later: the server or network is unavailable
  │    ├── MailboxUnavailable  IMAP connect/login/select failed or dropped
  │    ├── StoreUnavailable    the database cannot be reached
+ │    ├── LeadershipLost      another instance took over: this one's writes are refused
  │    └── SendDeferred        SMTP 4xx or a network error while sending
  └── PermanentError          retrying will not help
       ├── SecurityError       TLS could not be set up or verified (never downgraded)
@@ -27,6 +28,15 @@ class MailboxUnavailable(TransientError):
 
 class StoreUnavailable(TransientError):
     pass
+
+
+class LeadershipLost(TransientError):
+    """This instance's leadership epoch is stale: a newer leader took over, so the write in
+    hand was rolled back and the instance must step down."""
+
+    def __init__(self, message: str, epoch: int | None) -> None:
+        super().__init__(message)
+        self.epoch = epoch  # the epoch the refused write was made in
 
 
 class SendDeferred(TransientError):

@@ -147,5 +147,5 @@ def run_cycle(app: App, *, progress: bool = False) -> CycleResult:
 
     result.intake = step("intake", lambda: run_intake(app, progress=progress)) or result.intake
     result.scan = step("sla", lambda: app.escalator().scan(app.clock.now()))
-    result.outbox = step("outbox", lambda: asyncio.run(app.outbox().drain(app.clock.now())))
+    result.outbox = step("outbox", lambda: asyncio.run(app.outbox().drain(app.clock)))
     return result

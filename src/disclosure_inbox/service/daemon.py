@@ -29,7 +29,12 @@ from sqlalchemy import func, select
 from disclosure_inbox.adapters.db.models import OutboxRow
 from disclosure_inbox.adapters.db.store import Store, snapshot
 from disclosure_inbox.config import ConfigError, Settings, load_settings
-from disclosure_inbox.domain.errors import DisclosureInboxError, MailboxUnavailable, TransientError
+from disclosure_inbox.domain.errors import (
+    DisclosureInboxError,
+    LeadershipLost,
+    MailboxUnavailable,
+    TransientError,
+)
 from disclosure_inbox.ports import Clock, SystemClock
 from disclosure_inbox.service.app import App
 from disclosure_inbox.service.clocks import business_calendar
@@ -40,6 +45,23 @@ from disclosure_inbox.service.notify import Notifier
 from disclosure_inbox.service.outbox import Outgoing, backoff, enqueue
 
 log = logging.getLogger(__name__)
+
+
+class _TickWhileRunning(logging.Filter):
+    """A job's interval coming round while its pass still runs is expected (the pass is not
+    started twice; ``coalesce`` runs it once afterwards): APScheduler's warning about it is
+    noise in our logs, so it goes out at debug level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and "maximum number of running instances" in str(
+            record.msg
+        ):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+logging.getLogger("apscheduler.scheduler").addFilter(_TickWhileRunning())
 
 INTAKE, OUTBOX, SCAN = "intake", "outbox", "scan"
 HOUSEKEEPING_SECONDS = 15.0
@@ -56,6 +78,7 @@ class Daemon:
         self.leader: Leadership = leadership_for(
             settings.database_url, f"{settings.imap.host}/{settings.imap.mailbox}"
         )
+        self.app.store.fence = self.leader.fence
         self.metrics = Metrics()
         self.started_at = self.clock.now()
         self.health = Health(self._max_ages(), started_at=self.started_at, metrics=self.metrics)
@@ -69,6 +92,7 @@ class Daemon:
         self._rng = random.Random()
         self._seen_counts: dict[str, int] = {}
         self._running: set[asyncio.Task[Any]] = set()
+        self._active: set[str] = set()  # names of the jobs running now
         self.scheduler: AsyncIOScheduler | None = None
         self.idle: IdleWatcher | None = None
         self.health_server: HealthServer | None = None
@@ -166,7 +190,7 @@ class Daemon:
         }
         for name, every in self._intervals().items():
             scheduler.add_job(
-                self._tracked(jobs[name]),
+                self._tracked(name, jobs[name]),
                 "interval",
                 seconds=every,
                 id=name,
@@ -176,7 +200,7 @@ class Daemon:
                 misfire_grace_time=None,
             )
         scheduler.add_job(
-            self._tracked(self._housekeeping),
+            self._tracked("housekeeping", self._housekeeping),
             "interval",
             seconds=min(HOUSEKEEPING_SECONDS, self.settings.daemon.leader_check_seconds),
             id="housekeeping",
@@ -197,7 +221,9 @@ class Daemon:
         scheduler.start()
         self.scheduler = scheduler
 
-    def _tracked(self, job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    def _tracked(
+        self, name: str, job: Callable[[], Awaitable[None]]
+    ) -> Callable[[], Awaitable[None]]:
         """Remember running jobs so that shutdown can wait for them."""
 
         async def run() -> None:
@@ -206,11 +232,13 @@ class Daemon:
             task = asyncio.current_task()
             assert task is not None
             self._running.add(task)
+            self._active.add(name)
             try:
                 await job()
             except Exception:  # a bug: log it, keep the daemon alive
                 log.exception("unexpected error in %s", getattr(job, "__name__", job))
             finally:
+                self._active.discard(name)
                 self._running.discard(task)
 
         run.__name__ = getattr(job, "__name__", "job")
@@ -224,6 +252,7 @@ class Daemon:
             self.settings.imap,
             on_mail=self.wake_intake,
             on_reconnect=self.metrics.count_imap_reconnects,
+            on_recovered=self.intake_after_outage,
             renew_seconds=d.idle_renew_seconds,
             backoff_max_seconds=d.backoff_max_seconds,
         )
@@ -239,7 +268,20 @@ class Daemon:
             return  # intake is backing off after a failure; its retry will see the mail
         loop.call_soon_threadsafe(self._run_now, INTAKE)
 
+    def intake_after_outage(self) -> None:
+        """From the IDLE thread: the IMAP server answers again. Whatever arrived meanwhile is
+        taken in now, not when intake's backoff would next have tried."""
+        loop = self._loop
+        if loop is None or self._stopping.is_set():
+            return
+        self._wake_pending = True
+        loop.call_soon_threadsafe(self._run_now, INTAKE)
+
     def _run_now(self, job_id: str) -> None:
+        if job_id in self._active:
+            # The running pass goes on (intake loops while a wake is pending; the outbox
+            # claims until nothing is due): starting another would only be skipped.
+            return
         if self.scheduler is not None and not self._stopping.is_set():
             try:
                 self.scheduler.modify_job(job_id, next_run_time=datetime.now().astimezone())
@@ -270,6 +312,15 @@ class Daemon:
         except TransientError:
             return False
 
+    def _step_down(self, loop: str, exc: LeadershipLost) -> None:
+        """A write of ``loop`` was refused: another instance leads now. Its transaction was
+        rolled back; stand by until the lock can be had again."""
+        self.leader.step_down(exc.epoch, f"{loop}: {exc}")
+        self.is_leader = False
+        self.metrics.set_leader(False)
+        self.health.mark_ok(loop, self.clock.now())  # standing by is healthy
+        self._last_attempt[loop] = self.clock.now()
+
     def _ok(self, loop: str) -> None:
         now = self.clock.now()
         self._failures[loop] = 0
@@ -278,6 +329,9 @@ class Daemon:
         self.health.mark_ok(loop, now)
 
     def _failed(self, loop: str, exc: Exception, *, retry: bool = True) -> None:
+        if isinstance(exc, LeadershipLost):
+            self._step_down(loop, exc)
+            return
         now = self.clock.now()
         self._last_attempt[loop] = now
         failures = self._failures[loop] = self._failures.get(loop, 0) + 1
@@ -330,7 +384,7 @@ class Daemon:
         try:
             # A loop of its own in a worker thread: SMTP is async, the store is not.
             result = await asyncio.to_thread(
-                lambda: asyncio.run(outbox.drain(self.clock.now(), self._still_leading))
+                lambda: asyncio.run(outbox.drain(self.clock, self._still_leading))
             )
         except Exception as exc:
             self._failed(OUTBOX, exc)
@@ -468,6 +522,7 @@ class Daemon:
             log.error("configuration reload failed, keeping the running one: %s", exc)
             self.notifier.ready("reload failed; running with the previous configuration")
             return
+        app.store.fence = self.leader.fence
         old = self.app
         self.settings, self.app = settings, app
         old.store.engine.dispose()

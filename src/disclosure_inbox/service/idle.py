@@ -20,6 +20,17 @@ from disclosure_inbox.service.outbox import backoff
 log = logging.getLogger(__name__)
 
 _CHECK_SECONDS = 1.0  # how long one idle_check waits: the bound on reacting to stop()
+# While the server refuses connections (it is down), trying again costs it nothing: look at
+# least this often, so that intake learns within seconds that the server is back.
+_DOWN_RETRY_SECONDS = 3.0
+
+
+def _refused(exc: BaseException) -> bool:
+    while exc is not None:
+        if isinstance(exc, ConnectionRefusedError):
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
 
 
 class IdleWatcher(threading.Thread):
@@ -29,6 +40,7 @@ class IdleWatcher(threading.Thread):
         *,
         on_mail: Callable[[], None],
         on_reconnect: Callable[[], None],
+        on_recovered: Callable[[], None],
         renew_seconds: float,
         backoff_max_seconds: float,
     ) -> None:
@@ -36,6 +48,7 @@ class IdleWatcher(threading.Thread):
         self._settings = settings
         self._on_mail = on_mail
         self._on_reconnect = on_reconnect
+        self._on_recovered = on_recovered
         self._renew = renew_seconds
         self._backoff_max = backoff_max_seconds
         self._stop = threading.Event()
@@ -65,13 +78,17 @@ class IdleWatcher(threading.Thread):
                 client.select_folder(self._settings.mailbox, readonly=True)
                 if failures:
                     log.info("IMAP IDLE connection re-established")
+                    self._on_recovered()  # the server is back: intake need not wait
+                else:
+                    self._on_mail()  # whatever arrived while we were not watching
                 failures = 0
-                self._on_mail()  # whatever arrived while we were not watching
                 self._watch(mailbox)
             except Exception as exc:
                 failures += 1
                 self._on_reconnect()
                 delay = backoff(failures, 1.0, self._backoff_max, self._rng)
+                if _refused(exc):
+                    delay = min(delay, _DOWN_RETRY_SECONDS)
                 log.warning("IMAP IDLE failed (%s); reconnecting in %.1f s", exc, delay)
                 self._stop.wait(delay)
             finally:

@@ -3,8 +3,11 @@
 On PostgreSQL any number of instances may run; the one holding a session-level advisory lock
 (on a connection of its own) is the leader and does intake, outbox and escalation. When it
 dies, PostgreSQL ends its session and releases the lock, and the next standby to ask takes
-over. The leader asks again before every pass, so a leader whose lock connection broke stops
-working instead of running beside a new one.
+over, incrementing the leadership epoch as it does. Correctness does not rest on the old
+leader noticing in time: every write it makes checks the epoch in its own transaction (the
+store's fence), so once the new leader holds the epoch, the old one's writes are refused, it
+steps down and logs why. Outgoing mail is claimed row by row with a lease (see ``outbox``),
+so two senders never send the same message within a lease either.
 
 On SQLite only one process may use a database: an exclusive ``flock`` on ``<database>.lock``,
 released by the kernel whatever way the process ends.
@@ -16,6 +19,9 @@ import fcntl
 import hashlib
 import logging
 import os
+import secrets
+import socket
+import threading
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -25,8 +31,12 @@ from sqlalchemy.pool import NullPool
 
 from disclosure_inbox.adapters.db.engine import postgres_connect_args
 from disclosure_inbox.domain.errors import PermanentError, StoreUnavailable
+from disclosure_inbox.ports import Fence
 
 log = logging.getLogger(__name__)
+
+# This process, as it names itself in leadership rows and outbox claims.
+INSTANCE = f"{socket.gethostname()[:120]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class AnotherInstance(PermanentError):
@@ -38,7 +48,16 @@ class Leadership(Protocol):
         """Become or stay the leader; False while another instance leads. Raises
         ``StoreUnavailable`` when the database cannot be asked."""
 
+    def step_down(self, epoch: int | None, why: str) -> None:
+        """Stop leading in ``epoch`` (a write made in it was refused); ``acquire`` may lead
+        again. A no-op when this instance has since left that epoch."""
+
     def release(self) -> None: ...
+
+    @property
+    def fence(self) -> Fence | None:
+        """What the store checks before each write, or None where leadership cannot be lost
+        while the process lives (SQLite's flock)."""
 
 
 def lock_key(name: str) -> int:
@@ -48,38 +67,87 @@ def lock_key(name: str) -> int:
 
 
 class PostgresLeader:
+    """The advisory lock plus the epoch row; it is its own fence (``name`` and ``epoch``)."""
+
     def __init__(self, url: str, name: str) -> None:
         # A connection of its own, outside any pool: the lock lives exactly as long as it.
         self._engine: Engine = create_engine(
             url, poolclass=NullPool, connect_args=postgres_connect_args()
         )
+        self.name = name
         self._key = lock_key(name)
         self._conn: Connection | None = None
-        self._leading = False
+        self._epoch: int | None = None
+        self._mutex = threading.Lock()  # jobs ask from several threads; one connection
+
+    @property
+    def fence(self) -> Fence:
+        return self
+
+    def epoch(self) -> int | None:
+        return self._epoch
 
     def acquire(self) -> bool:
-        try:
-            if self._conn is None:
-                # Autocommit: the lock belongs to the session, and no transaction stays open.
-                self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            if self._leading:
-                self._conn.execute(text("SELECT 1"))  # still connected: still holding it
-            else:
-                got = self._conn.execute(
-                    text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key}
-                ).scalar()
-                if got:
-                    log.info("this instance is now the leader")
-                self._leading = bool(got)
-        except Exception as exc:
-            if self._leading:
-                log.error("lost the leader lock: %s", exc)
+        with self._mutex:
+            try:
+                if self._conn is None:
+                    # Autocommit: the lock belongs to the session; no transaction stays open.
+                    self._conn = self._engine.connect().execution_options(
+                        isolation_level="AUTOCOMMIT"
+                    )
+                if self._epoch is not None:
+                    self._check_epoch(self._conn, self._epoch)
+                else:
+                    self._try_lock(self._conn)
+            except Exception as exc:
+                if self._epoch is not None:
+                    log.error("lost the leader lock: %s", exc)
+                self._drop()
+                raise StoreUnavailable(f"cannot check leadership: {exc}") from exc
+            return self._epoch is not None
+
+    def _try_lock(self, conn: Connection) -> None:
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key}).scalar()
+        if not got:
+            return
+        # Waits for any transaction of a deposed leader that still holds the row (FOR SHARE);
+        # everything that one starts after this sees the new epoch and is refused.
+        self._epoch = int(
+            conn.execute(
+                text(
+                    "INSERT INTO leadership (name, epoch, holder, taken_at) "
+                    "VALUES (:name, 1, :holder, now()) "
+                    "ON CONFLICT (name) DO UPDATE SET epoch = leadership.epoch + 1, "
+                    "holder = excluded.holder, taken_at = excluded.taken_at "
+                    "RETURNING epoch"
+                ),
+                {"name": self.name, "holder": INSTANCE},
+            ).scalar_one()
+        )
+        log.info("this instance is now the leader (epoch %d)", self._epoch)
+
+    def _check_epoch(self, conn: Connection, mine: int) -> None:
+        current = conn.execute(
+            text("SELECT epoch FROM leadership WHERE name = :name"), {"name": self.name}
+        ).scalar()
+        if current != mine:
+            log.error(
+                "another instance took over (epoch %s, this one had %d); standing by",
+                current,
+                mine,
+            )
             self._drop()
-            raise StoreUnavailable(f"cannot check leadership: {exc}") from exc
-        return self._leading
+
+    def step_down(self, epoch: int | None, why: str) -> None:
+        with self._mutex:
+            if epoch is None or epoch != self._epoch:
+                return  # already left that epoch (and perhaps leading in a newer one)
+            log.error("stepping down as leader: %s", why)
+            self._release_lock()
+            self._drop()
 
     def _drop(self) -> None:
-        self._leading = False
+        self._epoch = None
         conn, self._conn = self._conn, None
         if conn is not None:
             try:
@@ -87,13 +155,17 @@ class PostgresLeader:
             except Exception:  # the connection is already broken
                 conn.invalidate()
 
-    def release(self) -> None:
-        if self._conn is not None and self._leading:
+    def _release_lock(self) -> None:
+        if self._conn is not None and self._epoch is not None:
             try:
                 self._conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self._key})
             except Exception as exc:  # closing the session releases it anyway
                 log.debug("advisory unlock failed: %s", exc)
-        self._drop()
+
+    def release(self) -> None:
+        with self._mutex:
+            self._release_lock()
+            self._drop()
         self._engine.dispose()
 
 
@@ -123,6 +195,13 @@ class SqliteLock:
         fh.flush()
         self._fh = fh
         return True
+
+    @property
+    def fence(self) -> None:
+        return None  # the kernel holds the flock for as long as the process lives
+
+    def step_down(self, epoch: int | None, why: str) -> None:
+        log.error("%s", why)  # nobody else can lead this database: keep the lock
 
     def release(self) -> None:
         if self._fh is not None:

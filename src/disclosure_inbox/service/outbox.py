@@ -1,9 +1,10 @@
 """The outbox: mail we write is a row first, and a sender drains the rows.
 
-Delivery guarantee: at least once to the SMTP server, never lost. A row becomes ``sent`` only
-after the server accepted the message; a crash between the server's acceptance and our commit
-sends the same bytes again on restart, with the same Message-ID, which receiving systems (and
-our own threading) recognise as the same message. Temporary failures (4xx, network) are
+Delivery guarantee: at least once to the SMTP server, never lost. Each row is claimed with a
+lease right before it is sent, and becomes ``sent`` only after the server accepted the message,
+in a commit made right after the server's reply. A crash between the server's acceptance and
+that commit sends the same bytes again once the lease has run out, with the same Message-ID,
+which receiving systems (and our own threading) recognise as the same message. Temporary failures (4xx, network) are
 retried with exponential backoff and jitter until the row's deadline; a 5xx reply or an expired
 deadline parks the row as ``failed`` with the server's reply, for ``outbox retry``.
 """
@@ -22,10 +23,10 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 
-from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from disclosure_inbox.adapters.db.models import Message, OutboxRow
+from disclosure_inbox.adapters.db.outbox import FAILED, PENDING, SENT, Claimed, OutboxRows
 from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.adapters.smtp import SmtpSender
 from disclosure_inbox.config import Settings
@@ -38,10 +39,11 @@ from disclosure_inbox.domain.errors import (
 from disclosure_inbox.domain.mail_ids import make_message_id
 from disclosure_inbox.domain.model import Direction
 from disclosure_inbox.domain.replies import envelope_sender
+from disclosure_inbox.ports import Clock
+from disclosure_inbox.service.leader import INSTANCE
 
 log = logging.getLogger(__name__)
 
-PENDING, SENT, FAILED = "pending", "sent", "failed"
 # Header we put on every message we send; seeing it come back means a loop.
 LOOP_MARKER = "X-Disclosure-Inbox-Loop"
 # A strict policy: CR/LF inside a header value raises instead of being sent.
@@ -153,135 +155,109 @@ class DrainResult:
 
 
 class Outbox:
+    """Drains due rows, each claimed right before it is sent (see ``adapters.db.outbox``)."""
+
     def __init__(self, settings: Settings, store: Store, rng: random.Random | None = None) -> None:
         self.settings = settings
-        self.store = store
+        self.rows = OutboxRows(store, INSTANCE)
         self.rng = rng or random.Random()
-
-    def due(self, now: datetime, limit: int) -> list[OutboxRow]:
-        with self.store.reading() as session:
-            return list(
-                session.scalars(
-                    select(OutboxRow)
-                    .where(OutboxRow.state == PENDING, OutboxRow.next_attempt_at <= now)
-                    .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
-                    .limit(limit)
-                )
-            )
 
     def retrying(self) -> str | None:
         """The last error of pending mail that has failed before, if any is waiting."""
-        with self.store.reading() as session:
-            row = session.execute(
-                select(func.count(), func.max(OutboxRow.last_error)).where(
-                    OutboxRow.state == PENDING, OutboxRow.attempts > 0
-                )
-            ).one()
-        count, error = row
+        count, error = self.rows.retrying()
         return f"{count} message(s) waiting to be retried; last error: {error}" if count else None
 
     async def drain(
-        self, now: datetime, still_leading: Callable[[], bool] = lambda: True
+        self, clock: Clock, still_leading: Callable[[], bool] = lambda: True
     ) -> DrainResult:
         """Send everything due over one connection; stop at the first sign of an outage, or
-        when this instance is no longer the leader (checked between batches)."""
+        when this instance is no longer the leader (claims are fenced; the leader is also
+        asked every ``batch_size`` messages)."""
         result = DrainResult()
         cfg = self.settings.smtp
+        lease = timedelta(seconds=cfg.lease_seconds)
         async with SmtpSender(cfg) as sender:
-            while rows := self.due(now, cfg.batch_size):
-                if not await self._send_batch(sender, rows, now, result) or not still_leading():
+            count = 0
+            while (row := self.rows.claim_next(clock.now(), lease)) is not None:
+                # Our own view of the lease: if this process stood still (SIGSTOP, a swap
+                # storm) past it, another sender may hold the row now; claim it again.
+                held_until = time.monotonic() + cfg.lease_seconds * 0.8
+                if not await self._send(sender, row, clock, held_until, result):
+                    break
+                count += 1
+                if count % cfg.batch_size == 0 and not still_leading():
                     break
         return result
 
-    async def _send_batch(
-        self, sender: SmtpSender, rows: list[OutboxRow], now: datetime, result: DrainResult
+    async def _send(
+        self,
+        sender: SmtpSender,
+        row: Claimed,
+        clock: Clock,
+        held_until: float,
+        result: DrainResult,
     ) -> bool:
-        """Send ``rows``; False when the server is unwell and the pass should end."""
-        for row in rows:
-            try:
-                await sender.send(row.envelope_from, row.recipients, row.raw)
-            except SendRejected as exc:
-                self._finish(row.id, now, FAILED, f"rejected: {exc}")
-                log.error("%s %s rejected by SMTP: %s", row.kind, row.message_id, exc)
-                result.failed += 1
-            except (ValueError, UnicodeError) as exc:
-                # The message itself cannot be sent (an address SMTP cannot carry).
-                self._finish(row.id, now, FAILED, f"unsendable: {exc}")
-                log.error("%s %s cannot be sent: %s", row.kind, row.message_id, exc)
-                result.failed += 1
-            except SendDeferred as exc:
-                parked = self._defer(row.id, now, str(exc))
-                result.failed += parked
-                result.deferred += not parked
-                log.warning("%s %s deferred: %s", row.kind, row.message_id, exc)
-                return False  # leave the rest for the next pass
-            else:
-                self._sent(row.id, now)
-                log.info("%s %s sent to %s", row.kind, row.message_id, row.to_address)
-                result.sent += 1
-                result.sent_kinds[row.kind] += 1
+        """Send one claimed row; False when the server is unwell and the pass should end."""
+        if time.monotonic() > held_until:
+            log.warning("%s %s: the claim ran out before sending; claiming again", row.kind,
+                        row.message_id)
+            return True
+        try:
+            await sender.send(row.envelope_from, row.recipients, row.raw)
+        except SendRejected as exc:
+            self.rows.finish(row, clock.now(), FAILED, f"rejected: {exc}")
+            log.error("%s %s rejected by SMTP: %s", row.kind, row.message_id, exc)
+            result.failed += 1
+        except (ValueError, UnicodeError) as exc:
+            # The message itself cannot be sent (an address SMTP cannot carry).
+            self.rows.finish(row, clock.now(), FAILED, f"unsendable: {exc}")
+            log.error("%s %s cannot be sent: %s", row.kind, row.message_id, exc)
+            result.failed += 1
+        except SendDeferred as exc:
+            parked = self._defer(row, clock.now(), str(exc))
+            result.failed += parked
+            result.deferred += not parked
+            log.warning("%s %s deferred: %s", row.kind, row.message_id, exc)
+            return False  # leave the rest for the next pass
+        else:
+            self._sent(row, clock.now())
+            result.sent += 1
+            result.sent_kinds[row.kind] += 1
         return True
 
-    def _sent(self, row_id: int, now: datetime) -> None:
+    def _sent(self, row: Claimed, accepted_at: datetime) -> None:
         """Record acceptance at once: the shorter this window, the rarer a resend. A busy
         store is asked again rather than letting the message go out a second time."""
         for attempt in range(5):
             try:
-                with self.store.transaction() as session:
-                    session.execute(
-                        update(OutboxRow)
-                        .where(OutboxRow.id == row_id, OutboxRow.state == PENDING)
-                        .values(
-                            state=SENT,
-                            attempts=OutboxRow.attempts + 1,
-                            sent_at=now,
-                            last_error=None,
-                        )
-                    )
-                return
+                mine = self.rows.mark_sent(row.id, accepted_at)
+                break
             except StoreUnavailable:
                 if attempt == 4:
                     raise
                 time.sleep(0.2 * (attempt + 1))
-
-    def _finish(self, row_id: int, now: datetime, state: str, error: str) -> None:
-        with self.store.transaction() as session:
-            row = session.get_one(OutboxRow, row_id)
-            row.state, row.attempts, row.last_error = state, row.attempts + 1, error
-            Store.audit(
-                session,
-                now,
-                f"outbox-{state}",
-                report_id=row.report_id,
-                message_id=row.message_id,
-                kind=row.kind,
-                reply=error,
+        if mine:
+            log.info("%s %s sent to %s", row.kind, row.message_id, row.to_address)
+        else:
+            log.error(
+                "%s %s sent to %s, but its claim had run out and passed to another sender: "
+                "it may be sent twice",
+                row.kind,
+                row.message_id,
+                row.to_address,
             )
 
-    def _defer(self, row_id: int, now: datetime, error: str) -> bool:
+    def _defer(self, row: Claimed, now: datetime, error: str) -> bool:
         """Schedule a retry; park as failed when the deadline has passed. True if parked."""
         cfg = self.settings.smtp
-        with self.store.transaction() as session:
-            row = session.get_one(OutboxRow, row_id)
-            row.attempts += 1
-            row.last_error = error
-            delay = backoff(
-                row.attempts, cfg.retry_initial_seconds, cfg.retry_max_seconds, self.rng
-            )
-            row.next_attempt_at = now + timedelta(seconds=delay)
-            if row.next_attempt_at > row.deadline_at:
-                row.state = FAILED
-                row.last_error = f"gave up after {row.attempts} attempts: {error}"
-                Store.audit(
-                    session,
-                    now,
-                    "outbox-failed",
-                    report_id=row.report_id,
-                    message_id=row.message_id,
-                    reply=row.last_error,
-                )
-                return True
-            return False
+        attempts = row.attempts + 1
+        delay = backoff(attempts, cfg.retry_initial_seconds, cfg.retry_max_seconds, self.rng)
+        retry_at = now + timedelta(seconds=delay)
+        if retry_at > row.deadline_at:
+            self.rows.finish(row, now, FAILED, f"gave up after {attempts} attempts: {error}")
+            return True
+        self.rows.defer(row, now, retry_at, error)
+        return False
 
 
 def retry(store: Store, row_id: int, now: datetime, settings: Settings) -> OutboxRow:
@@ -292,6 +268,8 @@ def retry(store: Store, row_id: int, now: datetime, settings: Settings) -> Outbo
             raise NotFound(f"no outbox message {row_id}")
         if row.state == SENT:
             raise NotFound(f"outbox message {row_id} was already sent at {row.sent_at}")
+        if row.state == FAILED:  # a pending row's claim stays: its sender may be sending it
+            row.claimed_by, row.lease_until = None, None
         row.state, row.next_attempt_at = PENDING, now
         row.deadline_at = now + timedelta(hours=settings.smtp.retry_deadline_hours)
         Store.audit(

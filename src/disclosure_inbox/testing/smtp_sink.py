@@ -6,11 +6,13 @@ with its envelope; `wait_for` blocks until a number of them have arrived. `fail_
 the client gets a real SMTP reply over the socket, as from a real relay having a bad day.
 
 The port is chosen once, so `stop()` followed by `start()` brings the server back on the same
-address (an outage, as the sender sees it); what was received stays.
+address (an outage, as the sender sees it); what was received stays. `delay_seconds` makes
+every reply to DATA come that much later, as from a slow relay.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -56,6 +58,8 @@ class _Handler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw = envelope.original_content or envelope.content or b""
+        if self._sink.delay_seconds:  # a slow relay: the reply comes this much later
+            await asyncio.sleep(self._sink.delay_seconds)
         return self._sink._receive(envelope.mail_from or "", tuple(envelope.rcpt_tos), raw)
 
 
@@ -74,6 +78,7 @@ class SmtpSink:
         self._refused: list[ReceivedMail] = []
         self._pending_replies: deque[str] = deque()
         self._controller: Controller | None = None
+        self.delay_seconds = 0.0
 
     def __enter__(self) -> SmtpSink:
         self.start()

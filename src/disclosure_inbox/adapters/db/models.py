@@ -187,8 +187,12 @@ class OutboxRow(Base):
     deadline_at: Mapped[datetime]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
-    sent_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]  # when the server accepted it (its 250)
     bounced_at: Mapped[datetime | None]
+    # The sender that claimed the row to send it, and until when no other sender may: taken
+    # right before the send, so two senders never send one row within a lease.
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None]
 
     message: Mapped[Message | None] = relationship()
 
@@ -241,3 +245,16 @@ class EscalationRow(Base):
     __table_args__ = (
         UniqueConstraint("clock_id", "tier", "occurrence", name="uq_escalations_step"),
     )
+
+
+class LeaderEpoch(Base):
+    """Who leads a deployment, and since which takeover. Each new leader increments ``epoch``;
+    a leader's writes check, in their own transaction, that the epoch is still the one it
+    took, so a deposed leader that has not noticed yet cannot write beside the new one."""
+
+    __tablename__ = "leadership"
+
+    name: Mapped[str] = mapped_column(String(300), primary_key=True)
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    holder: Mapped[str] = mapped_column(String(200))
+    taken_at: Mapped[datetime]

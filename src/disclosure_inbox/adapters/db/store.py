@@ -2,6 +2,13 @@
 
 Every method takes the ``Session`` it works in, so the caller decides what one transaction
 holds (a message, its report, its location and its acknowledgement commit together).
+
+Fencing: a store used by a leader on PostgreSQL carries a ``Fence``. Every write transaction
+then first reads the leadership row ``FOR SHARE`` and compares its epoch with the one this
+instance took. A new leader increments the epoch with an UPDATE, which waits for the old
+leader's open transactions to finish; any transaction the old leader starts after that sees
+the new epoch and is rolled back with ``LeadershipLost``. So two leaders' writes never
+interleave, however late the old one notices that it lost its lock.
 """
 
 from __future__ import annotations
@@ -20,15 +27,17 @@ from disclosure_inbox.adapters.db.models import (
     AuditEntry,
     ClockRow,
     IntakeFailure,
+    LeaderEpoch,
     MailboxState,
     Message,
     MessageLocation,
     OutboxRow,
     Report,
 )
-from disclosure_inbox.domain.errors import StoreUnavailable
+from disclosure_inbox.domain.errors import LeadershipLost, StoreUnavailable
 from disclosure_inbox.domain.model import Direction, Outcome, Status
 from disclosure_inbox.domain.threading import TaggedReport
+from disclosure_inbox.ports import Fence
 
 # Statuses in which a report needs nothing more from anyone.
 TERMINAL = frozenset({Status.CLOSED, Status.DUPLICATE, Status.OUT_OF_SCOPE, Status.SPAM})
@@ -39,8 +48,9 @@ class SchemaOutOfDate(StoreUnavailable):
 
 
 class Store:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, fence: Fence | None = None) -> None:
         self.engine = engine
+        self.fence = fence
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
@@ -64,11 +74,14 @@ class Store:
             )
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """A session that commits on success and rolls back on any error."""
+    def transaction(self, *, fenced: bool = True) -> Iterator[Session]:
+        """A session that commits on success and rolls back on any error. With a fence (and
+        unless ``fenced`` is false), it first checks that this instance still leads."""
         session = self._sessions()
         try:
             with session.begin():
+                if fenced and self.fence is not None:
+                    check_epoch(session, self.fence)
                 yield session
         except OperationalError as exc:
             raise StoreUnavailable(f"database error: {exc.orig}") from exc
@@ -232,6 +245,21 @@ class Store:
             "outbox_failed": int(outbox.get("failed", 0)),
             "acks_suppressed": int(suppressed or 0),
         }
+
+
+def check_epoch(session: Session, fence: Fence) -> None:
+    """Raise ``LeadershipLost`` unless ``fence`` still holds the stored epoch. The row lock
+    (FOR SHARE) lasts to the end of the caller's transaction, so a takeover waits for it."""
+    expected = fence.epoch()
+    current = session.scalar(
+        select(LeaderEpoch.epoch).where(LeaderEpoch.name == fence.name).with_for_update(read=True)
+    )
+    if expected is None or current != expected:
+        raise LeadershipLost(
+            f"leadership epoch {expected} is stale (the store has {current}): "
+            "another instance took over",
+            expected,
+        )
 
 
 def snapshot(session: Session, now: datetime, soon: datetime) -> dict[str, Any]:

@@ -1,0 +1,190 @@
+"""The outbox rows' claims, sends and retries: the SQL behind the sender.
+
+A row is claimed right before it is sent, in a short transaction of its own: ``claimed_by``
+names the sender and ``lease_until`` says until when no other sender may take it. Only the
+holder of the claim marks the row sent, failed or deferred. So two senders (two instances, or
+an old leader that has not noticed it was deposed) never send one row within a lease; a row
+whose holder died is claimable again when its lease runs out. On SQLite only one process may
+use the database (see ``service.leader``), so a claim by any other process is stale at once.
+
+The sent mark is committed without waiting for the disk (``synchronous_commit = off`` on
+PostgreSQL, ``synchronous = NORMAL`` on SQLite): it survives the death of this process, which
+is what the at-least-once window is about; only a crash of the database server or machine can
+lose it, and then the message is sent again, as after any crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection, func, or_, select, text, update
+from sqlalchemy.exc import OperationalError
+
+from disclosure_inbox.adapters.db.models import OutboxRow
+from disclosure_inbox.adapters.db.store import Store
+from disclosure_inbox.domain.errors import StoreUnavailable
+
+PENDING, SENT, FAILED = "pending", "sent", "failed"
+_NEVER = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """One row this sender holds, with what sending it needs."""
+
+    id: int
+    kind: str
+    report_id: int | None
+    message_id: str
+    envelope_from: str
+    recipients: tuple[str, ...]
+    to_address: str
+    raw: bytes
+    attempts: int
+    deadline_at: datetime
+    lease_until: datetime
+
+
+class OutboxRows:
+    def __init__(self, store: Store, holder: str) -> None:
+        self.store = store
+        self.holder = holder
+        # One process per SQLite database: any claim not ours is a dead process's.
+        self._exclusive = store.dialect == "sqlite"
+
+    def claim_next(self, now: datetime, lease: timedelta) -> Claimed | None:
+        """Claim the next due row (fenced: a deposed leader claims nothing)."""
+        stale_before = _NEVER if self._exclusive else now
+        candidate = (
+            select(OutboxRow.id)
+            .where(
+                OutboxRow.state == PENDING,
+                OutboxRow.next_attempt_at <= now,
+                or_(
+                    OutboxRow.claimed_by.is_(None),
+                    OutboxRow.claimed_by == self.holder,
+                    OutboxRow.lease_until < stale_before,
+                ),
+            )
+            .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        until = now + lease
+        with self.store.transaction() as session:
+            row = session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == candidate)
+                .values(claimed_by=self.holder, lease_until=until)
+                .returning(
+                    OutboxRow.id,
+                    OutboxRow.kind,
+                    OutboxRow.report_id,
+                    OutboxRow.message_id,
+                    OutboxRow.envelope_from,
+                    OutboxRow.recipients,
+                    OutboxRow.to_address,
+                    OutboxRow.raw,
+                    OutboxRow.attempts,
+                    OutboxRow.deadline_at,
+                )
+                .execution_options(synchronize_session=False)
+            ).first()
+        if row is None:
+            return None
+        return Claimed(*row[:5], tuple(row[5]), *row[6:], lease_until=until)  # type: ignore[misc]
+
+    def mark_sent(self, row_id: int, at: datetime) -> bool:
+        """Record the server's acceptance; False if the claim had passed to another sender."""
+        with self._quick_commit() as conn:
+            result = conn.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.id == row_id,
+                    OutboxRow.claimed_by == self.holder,
+                    OutboxRow.state == PENDING,
+                )
+                .values(
+                    state=SENT,
+                    attempts=OutboxRow.attempts + 1,
+                    sent_at=at,
+                    lease_until=None,
+                    last_error=None,
+                )
+            )
+        return bool(result.rowcount)
+
+    def finish(self, row: Claimed, now: datetime, state: str, error: str) -> None:
+        """Park a row this sender holds (rejected, unsendable, or out of retries)."""
+        with self.store.transaction(fenced=False) as session:
+            done = session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == row.id, OutboxRow.claimed_by == self.holder)
+                .values(
+                    state=state,
+                    attempts=OutboxRow.attempts + 1,
+                    last_error=error,
+                    lease_until=None,
+                )
+            ).rowcount  # type: ignore[attr-defined]
+            if done:
+                Store.audit(
+                    session,
+                    now,
+                    f"outbox-{state}",
+                    report_id=row.report_id,
+                    message_id=row.message_id,
+                    kind=row.kind,
+                    reply=error,
+                )
+
+    def defer(self, row: Claimed, now: datetime, retry_at: datetime, error: str) -> None:
+        """Give the row back, to be tried again at ``retry_at``."""
+        with self.store.transaction(fenced=False) as session:
+            session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == row.id, OutboxRow.claimed_by == self.holder)
+                .values(
+                    attempts=OutboxRow.attempts + 1,
+                    last_error=error,
+                    next_attempt_at=retry_at,
+                    claimed_by=None,
+                    lease_until=None,
+                )
+            )
+
+    def retrying(self) -> tuple[int, str | None]:
+        """How many pending rows have failed before, and the latest error among them."""
+        with self.store.reading() as session:
+            count, error = session.execute(
+                select(func.count(), func.max(OutboxRow.last_error)).where(
+                    OutboxRow.state == PENDING, OutboxRow.attempts > 0
+                )
+            ).one()
+        return int(count or 0), error
+
+    @contextlib.contextmanager
+    def _quick_commit(self) -> Iterator[Connection]:
+        """A transaction whose commit returns without waiting for the disk (see above)."""
+        try:
+            with self.store.engine.connect() as conn:
+                if self._exclusive:
+                    # Not changeable inside a transaction: set it around this one.
+                    raw = conn.connection.dbapi_connection
+                    assert raw is not None
+                    raw.execute("PRAGMA synchronous=NORMAL")
+                    try:
+                        with conn.begin():
+                            yield conn
+                    finally:
+                        raw.execute("PRAGMA synchronous=FULL")
+                else:
+                    with conn.begin():
+                        conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
+                        yield conn
+        except OperationalError as exc:
+            raise StoreUnavailable(f"database error: {exc.orig}") from exc
