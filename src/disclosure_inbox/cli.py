@@ -228,7 +228,7 @@ def _cycle_exit(result: CycleResult | None) -> int:
     outage: the summary and ``outbox list --state failed`` show it."""
     if result is None:  # another instance is the leader and does the work
         return EXIT_OK
-    if result.errors or (result.outbox is not None and result.outbox.deferred):
+    if result.errors or (result.outbox is not None and result.outbox.server_unwell):
         return EXIT_FAILURE
     return EXIT_OK
 

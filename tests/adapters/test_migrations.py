@@ -50,8 +50,12 @@ def test_0004_keeps_a_populated_outbox_and_its_rows_stay_claimable(database_url)
                         "'[\"r@example.org\"]', 'r@example.org', 's', :raw, :state, 0, "
                         ":t, :t, :t)"
                     ),
-                    {"mid": f"<{i}@m.io>", "raw": b"Subject: s\r\n\r\nbody\r\n",
-                     "state": state, "t": t0.replace(tzinfo=None)},
+                    {
+                        "mid": f"<{i}@m.io>",
+                        "raw": b"Subject: s\r\n\r\nbody\r\n",
+                        "state": state,
+                        "t": t0.replace(tzinfo=None),
+                    },
                 )
         upgrade(engine)
         with engine.connect() as conn:

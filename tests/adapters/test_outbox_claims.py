@@ -121,9 +121,7 @@ def test_on_sqlite_a_dead_process_claim_is_free_at_once(store, smtp_sink, databa
     assert OutboxRows(store, "restarted").claim_next(T0, LEASE).id == row_id
 
 
-def test_sent_at_is_when_the_server_accepted_each_message(
-    store, smtp_sink, database_url, tmp_path
-):
+def test_sent_at_is_when_the_server_accepted_each_message(store, smtp_sink, database_url, tmp_path):
     settings = _settings(smtp_sink, database_url, tmp_path)
     _enqueue(store, settings, 3)
     clock = SteppingClock(T0)

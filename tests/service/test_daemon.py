@@ -14,9 +14,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from collections import Counter
 from typing import Any
 
 import psycopg
@@ -369,7 +369,7 @@ def _libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def _start_pair(make_deployment, daemons, **smtp):
+def _start_pair(make_deployment, daemons, phase: str = "outbox", **smtp):
     d = make_deployment(
         daemon={**FAST, "poll_interval_seconds": 2},
         smtp={"batch_size": 200, **smtp},
@@ -383,10 +383,12 @@ def _start_pair(make_deployment, daemons, **smtp):
     d.sink.wait_for(1, timeout=20)
     leader, standby = (a, b) if "now the leader" in a.log else (b, a)
     assert "now the leader" not in standby.log
-    d.account.append(
-        [simple(f"report {i}", sender=f"r@example{i}.org") for i in range(REPORTS)]
-    )
-    d.sink.wait_for(12, timeout=30)  # the leader is draining its outbox now
+    d.account.append([simple(f"report {i}", sender=f"r@example{i}.org") for i in range(REPORTS)])
+    if phase == "intake":  # the leader is storing the new reports now
+        until(lambda: d.counts()["reports"] >= 20, timeout=30, what="intake under way")
+        assert d.counts()["reports"] < REPORTS
+    else:  # the leader is draining its outbox now
+        d.sink.wait_for(12, timeout=30)
     return d, leader, standby
 
 
@@ -405,8 +407,9 @@ def _assert_each_acknowledged_once(d) -> None:
 
 
 @POSTGRES
-def test_a_leader_whose_lock_session_is_killed_stops_at_once(make_deployment, daemons):
-    d, leader, standby = _start_pair(make_deployment, daemons)
+@pytest.mark.parametrize("phase", ["intake", "outbox"])
+def test_a_leader_whose_lock_session_is_killed_stops_at_once(make_deployment, daemons, phase):
+    d, leader, standby = _start_pair(make_deployment, daemons, phase)
     # A network partition or a pooler restart: the lock's session ends, the process lives.
     with psycopg.connect(_libpq(d.settings.database_url), autocommit=True) as conn:
         killed = conn.execute(

@@ -4,9 +4,10 @@ Delivery guarantee: at least once to the SMTP server, never lost. Each row is cl
 lease right before it is sent, and becomes ``sent`` only after the server accepted the message,
 in a commit made right after the server's reply. A crash between the server's acceptance and
 that commit sends the same bytes again once the lease has run out, with the same Message-ID,
-which receiving systems (and our own threading) recognise as the same message. Temporary failures (4xx, network) are
-retried with exponential backoff and jitter until the row's deadline; a 5xx reply or an expired
-deadline parks the row as ``failed`` with the server's reply, for ``outbox retry``.
+which receiving systems (and our own threading) recognise as the same message. Temporary
+failures (4xx, network) are retried with exponential backoff and jitter until the row's
+deadline; a 5xx reply or an expired deadline parks the row as ``failed`` with the server's
+reply, for ``outbox retry``.
 """
 
 from __future__ import annotations
@@ -149,6 +150,8 @@ class DrainResult:
     deferred: int = 0
     failed: int = 0
     sent_kinds: Counter[str] = field(default_factory=Counter)
+    # The server was unreachable or answered 4xx (even if that row then ran out of retries).
+    server_unwell: bool = False
 
     def summary(self) -> str:
         return f"{self.sent} sent, {self.deferred} deferred, {self.failed} failed"
@@ -199,8 +202,9 @@ class Outbox:
     ) -> bool:
         """Send one claimed row; False when the server is unwell and the pass should end."""
         if time.monotonic() > held_until:
-            log.warning("%s %s: the claim ran out before sending; claiming again", row.kind,
-                        row.message_id)
+            log.warning(
+                "%s %s: the claim ran out before sending; claiming again", row.kind, row.message_id
+            )
             return True
         try:
             await sender.send(row.envelope_from, row.recipients, row.raw)
@@ -214,6 +218,7 @@ class Outbox:
             log.error("%s %s cannot be sent: %s", row.kind, row.message_id, exc)
             result.failed += 1
         except SendDeferred as exc:
+            result.server_unwell = True
             parked = self._defer(row, clock.now(), str(exc))
             result.failed += parked
             result.deferred += not parked

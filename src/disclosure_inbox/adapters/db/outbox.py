@@ -96,7 +96,19 @@ class OutboxRows:
             ).first()
         if row is None:
             return None
-        return Claimed(*row[:5], tuple(row[5]), *row[6:], lease_until=until)  # type: ignore[misc]
+        return Claimed(
+            id=row.id,
+            kind=row.kind,
+            report_id=row.report_id,
+            message_id=row.message_id,
+            envelope_from=row.envelope_from,
+            recipients=tuple(row.recipients),
+            to_address=row.to_address,
+            raw=row.raw,
+            attempts=row.attempts,
+            deadline_at=row.deadline_at,
+            lease_until=until,
+        )
 
     def mark_sent(self, row_id: int, at: datetime) -> bool:
         """Record the server's acceptance; False if the claim had passed to another sender."""
