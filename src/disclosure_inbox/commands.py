@@ -12,6 +12,7 @@ from sqlalchemy import exists, select, text
 from disclosure_inbox.adapters.db import engine as engine_mod
 from disclosure_inbox.adapters.db.models import ClockRow, Message, OutboxRow, Report
 from disclosure_inbox.adapters.db.store import Store
+from disclosure_inbox.adapters.render import Renderer
 from disclosure_inbox.config import Settings
 from disclosure_inbox.domain import sla
 from disclosure_inbox.domain.errors import NotFound
@@ -38,6 +39,8 @@ def db(settings: Settings, what: str) -> int:
 
 
 def check_config(settings: Settings, *, connect: bool) -> int:
+    # The templates as `run` checks them, rendered with sample data; ConfigError if broken.
+    Renderer(settings.templates.dir, settings.templates.locale).check()
     say(f"configuration {settings.source} is valid")
     if not connect:
         return 0

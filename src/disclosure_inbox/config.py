@@ -188,6 +188,14 @@ class Templates(_Section):
     dir: str = ""
     locale: str = "en"
 
+    @field_validator("dir")
+    @classmethod
+    def _existing_dir(cls, value: str) -> str:
+        # A typo here would otherwise fall back to the bundled set without a word.
+        if value and not Path(value).is_dir():
+            raise ValueError(f"{value} is not a directory")
+        return value
+
 
 class Limits(_Section):
     """Rate limits on mail sent to reporters (loop defence)."""

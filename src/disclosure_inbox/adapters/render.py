@@ -7,18 +7,32 @@ sandboxed anyway, so an operator's template cannot reach Python internals either
 Lookup: ``<audience>/<event>.<locale>.txt.j2``, then ``<audience>/<event>.txt.j2`` (English),
 first in the operator's ``[templates] dir``, then in the bundled templates. An ``.html.j2``
 twin, where one exists, becomes the HTML alternative (autoescaped).
+
+A template is code the operator wrote, and can fail. ``Renderer.check`` renders every one the
+service uses with the sample contexts below before a renderer is put to work (start-up,
+reload, ``check-config``), and each file is read once: what was checked is what renders until
+the next reload, whatever happens to the files meanwhile.
 """
 
 from __future__ import annotations
 
-import contextlib
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateNotFound
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    UndefinedError,
+)
 from jinja2.sandbox import SandboxedEnvironment
 
+from disclosure_inbox.config import ConfigError
 from disclosure_inbox.paths import templates_dir
 
 
@@ -28,13 +42,38 @@ class Rendered:
     html: str | None
 
 
+class _ReadOnce(FileSystemLoader):
+    """A ``FileSystemLoader`` that looks each name up once, and never again: a file edited,
+    added or removed after the check cannot change what renders before the next reload."""
+
+    def __init__(self, searchpath: list[str]) -> None:
+        super().__init__(searchpath)
+        self._seen: dict[str, tuple[str, str] | None] = {}
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        if template not in self._seen:
+            try:
+                source, filename, _ = super().get_source(environment, template)
+            except TemplateNotFound:
+                self._seen[template] = None
+            else:
+                self._seen[template] = (source, filename)
+        found = self._seen[template]
+        if found is None:
+            raise TemplateNotFound(template)
+        return found[0], found[1], lambda: True
+
+
 class Renderer:
     def __init__(self, operator_dir: str = "", locale: str = "en") -> None:
-        search = [str(Path(operator_dir))] if operator_dir else []
-        search.append(str(templates_dir()))
+        self._search = [str(Path(operator_dir))] if operator_dir else []
+        self._search.append(str(templates_dir()))
         self.locale = locale
+        self._bundled: Renderer | None = None if operator_dir else self
         self._env = SandboxedEnvironment(
-            loader=ChoiceLoader([FileSystemLoader(p) for p in search]),
+            loader=_ReadOnce(self._search),
             undefined=StrictUndefined,
             autoescape=lambda name: bool(name and name.endswith(".html.j2")),
             keep_trailing_newline=True,
@@ -58,12 +97,141 @@ class Renderer:
             html=html_template.render(**context) if html_template is not None else None,
         )
 
-    def check(self, audience: str, event: str) -> None:
-        """Load (and so compile) a template and its HTML twin; raises if missing or broken."""
-        self._env.select_template(self._names(audience, event, "txt", None))
-        with contextlib.suppress(TemplateNotFound):  # the HTML twin is optional
-            self._env.select_template(self._names(audience, event, "html", None))
+    def bundled(self) -> Renderer:
+        """The bundled templates alone, in the same locale: what a failed template of the
+        operator's is replaced with."""
+        if self._bundled is None:
+            self._bundled = Renderer("", self.locale)
+        return self._bundled
+
+    def variants(self, audience: str, event: str) -> list[str]:
+        """Every file that can render ``audience/event``: text and HTML, every locale found
+        in the operator's directory or the bundled set, the English text always."""
+        pattern = re.compile(rf"{re.escape(event)}(?:\.[A-Za-z0-9_-]+)?\.(?:txt|html)\.j2")
+        names = {f"{audience}/{event}.txt.j2"}
+        for root in self._search:
+            folder = Path(root) / audience
+            if folder.is_dir():
+                names.update(
+                    f"{audience}/{path.name}"
+                    for path in folder.iterdir()
+                    if pattern.fullmatch(path.name)
+                )
+        return sorted(names)
+
+    def check(self) -> None:
+        """Render every template in ``TEMPLATES`` with each of its sample contexts: as the
+        service does (in the configured locale), then each file that could stand in for it
+        (see ``variants``). ConfigError naming the first broken file and line."""
+        for (audience, event), samples in SAMPLES.items():
+            names = self.variants(audience, event)
+            for sample in samples:
+                for name in [None, *names]:
+                    try:
+                        if name is None:
+                            self.render(audience, event, dict(sample))
+                        else:
+                            self._env.get_template(name).render(**sample)
+                    except Exception as exc:  # any error an operator's template can raise
+                        where = describe_failure(exc, name or f"{audience}/{event}")
+                        raise ConfigError(f"template {where}") from exc
 
 
-# Every template the service renders; checked at start-up and on reload.
-TEMPLATES = (("reporter", "ack"), ("staff", "escalation"), ("staff", "digest"), ("staff", "alert"))
+def describe_failure(exc: BaseException, name: str = "") -> str:
+    """Where a template failed and why, in one line: ``PATH, line N: MESSAGE``.
+
+    The line comes from the error itself (a syntax error) or from the innermost template
+    frame of its traceback, which Jinja rewrites to point into the template.
+    """
+    where, line = name or "template", None
+    if isinstance(exc, TemplateSyntaxError):
+        where, line = exc.filename or exc.name or where, exc.lineno
+    else:
+        tb = exc.__traceback__
+        while tb is not None:
+            filename = tb.tb_frame.f_code.co_filename
+            if not filename.endswith(".py") and not filename.startswith("<"):
+                where, line = filename, tb.tb_lineno
+            tb = tb.tb_next
+    if isinstance(exc, TemplateNotFound):
+        message = f"template not found: {exc.name}"
+    elif isinstance(exc, TemplateSyntaxError):
+        message = f"syntax error: {exc.message}"
+    elif isinstance(exc, UndefinedError):
+        message = str(exc.message)
+    else:
+        message = f"{type(exc).__name__}: {exc}"
+    return f"{where}, line {line}: {message}" if line else f"{where}: {message}"
+
+
+# --- what the templates are rendered with --------------------------------------------------
+
+# Every template the service renders, and sample contexts with every key the service passes
+# and values of the kinds it passes; one variant fills every optional value and one leaves
+# them empty, so both sides of an ``{% if %}`` are rendered by the check.
+# tests/service/test_template_checks.py fails if a context the service builds has keys these
+# lack, or lacks keys these have.
+_ESCALATION_ITEM: Mapping[str, Any] = {
+    "ref": "SEC-2026-0001",
+    "severity": "high",
+    "status": "new",
+    "clock": "acknowledgement",
+    "tier": "overdue",
+    "occurrence": 0,
+    "due_at": "Wed 2026-07-08 23:59 UTC",
+    "fire_at": "Wed 2026-07-08 23:59 UTC",
+    "lateness": "due today",
+    "late": False,
+    "subject": "Stored XSS in hxxps://example[.]com/profile",
+    "reporter": "ada@example.org",
+}
+_LATE_ITEM = {**_ESCALATION_ITEM, "ref": "SEC-2026-0002", "late": True, "severity": "not set"}
+_STAFF = {"organization": "Example", "mailbox": "security@example.com"}
+
+SAMPLES: Mapping[tuple[str, str], tuple[Mapping[str, Any], ...]] = {
+    ("reporter", "ack"): (
+        {
+            **_STAFF,
+            "policy_url": "https://example.com/security",
+            "ref": "SEC-2026-0001",
+            "reporter_name": "Ada Researcher",
+            "subject": "Stored XSS in the profile page",
+            "received_at": "Wednesday 01 July 2026, 14:00 UTC",
+            "due_at": "Wednesday 08 July 2026, 23:59 UTC",
+        },
+        {
+            **_STAFF,
+            "policy_url": "",
+            "ref": "SEC-2026-0001",
+            "reporter_name": "",
+            "subject": "(no subject)",
+            "received_at": "Wednesday 01 July 2026, 14:00 UTC",
+            "due_at": None,
+        },
+    ),
+    ("staff", "escalation"): (
+        {**_STAFF, "items": [_ESCALATION_ITEM], "count": 1},
+        {**_STAFF, "items": [_LATE_ITEM], "count": 1},
+    ),
+    ("staff", "digest"): ({**_STAFF, "items": [_ESCALATION_ITEM, _LATE_ITEM], "count": 2},),
+    ("staff", "alert"): (
+        {
+            **_STAFF,
+            "imap": "imap.example.com:993",
+            "last_success": "2026-07-01T14:00:00+00:00",
+            "failing_since": "2026-07-01T14:00:00+00:00",
+            "error": "connection refused",
+            "repeat": "6 hours",
+        },
+        {
+            **_STAFF,
+            "imap": "imap.example.com:993",
+            "last_success": "not since start",
+            "failing_since": "2026-07-01T14:00:00+00:00",
+            "error": "unknown",
+            "repeat": "6 hours",
+        },
+    ),
+}
+
+TEMPLATES = tuple(SAMPLES)

@@ -3,6 +3,10 @@
 Runs inside the transaction that stores the message, so a report and its acknowledgement's
 outbox row commit together or not at all. Every decision not to answer names the loop rule
 that fired, in the log and in the audit trail.
+
+A template that fails never keeps a report out of the store: its acknowledgement is written
+in the bundled template's words and parked as ``failed``, with the error, for staff to read
+(``outbox list --state failed``) and to send or not (``outbox retry``).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from disclosure_inbox.adapters.db.models import Message, OutboxRow, Report
 from disclosure_inbox.adapters.db.store import Store
-from disclosure_inbox.adapters.render import Renderer
+from disclosure_inbox.adapters.render import Rendered, Renderer, describe_failure
 from disclosure_inbox.config import Settings
 from disclosure_inbox.domain import loops
 from disclosure_inbox.domain.model import ParsedMessage
@@ -23,7 +27,7 @@ from disclosure_inbox.domain.refs import tagged_subject
 from disclosure_inbox.domain.replies import reply_target
 from disclosure_inbox.domain.sanitize import display_name_safe, header_safe
 from disclosure_inbox.service.clocks import start_ack_clock
-from disclosure_inbox.service.outbox import LOOP_MARKER, Outgoing, enqueue
+from disclosure_inbox.service.outbox import FAILED, LOOP_MARKER, Outgoing, enqueue
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +132,31 @@ class Acknowledger:
             )
             return
         assert target.address is not None
-        ack = self._ack(report, parsed, target.address, due_at)
+        ack, problem = self._ack(report, parsed, target.address, due_at)
         row = enqueue(session, self.settings, ack, now)
+        if problem is not None:
+            row.state = FAILED
+            row.last_error = (
+                f"not sent, the template failed: {problem}; the message holds the bundled "
+                "template's text instead, which `outbox retry` sends"
+            )
+            Store.audit(
+                session,
+                now,
+                "ack-template-failed",
+                report_id=report.id,
+                message_pk=message.id,
+                message_id=row.message_id,
+                to=target.address,
+                error=problem,
+            )
+            log.error(
+                "%s: acknowledgement to %s parked as failed: template %s",
+                report.ref,
+                target.address,
+                problem,
+            )
+            return
         Store.audit(
             session,
             now,
@@ -143,12 +170,11 @@ class Acknowledger:
 
     def _ack(
         self, report: Report, parsed: ParsedMessage, to: str, due: datetime | None
-    ) -> Outgoing:
+    ) -> tuple[Outgoing, str | None]:
+        """The acknowledgement, and what went wrong with the template if anything did."""
         org = self.settings.organization
         subject = header_safe(parsed.subject, 150)
-        rendered = self.renderer.render(
-            "reporter",
-            "ack",
+        rendered, problem = self._render(
             {
                 "organization": org.name,
                 "mailbox": org.mailbox_address,
@@ -158,7 +184,7 @@ class Acknowledger:
                 "subject": subject or "(no subject)",
                 "received_at": format_local(report.received_at, self.settings),
                 "due_at": format_local(due, self.settings) if due else None,
-            },
+            }
         )
         references = (*parsed.references, parsed.message_id) if parsed.message_id else ()
         return Outgoing(
@@ -171,7 +197,15 @@ class Acknowledger:
             html=rendered.html,
             in_reply_to=parsed.message_id,
             references=tuple(r for r in references if r),
-        )
+        ), problem
+
+    def _render(self, context: dict[str, object]) -> tuple[Rendered, str | None]:
+        try:
+            return self.renderer.render("reporter", "ack", context), None
+        except Exception as exc:  # a template is the operator's code; any error is its own
+            problem = describe_failure(exc)
+        # The bundled templates render every context built here (test_template_checks.py).
+        return self.renderer.bundled().render("reporter", "ack", context), problem
 
     @staticmethod
     def _acks_to(session: Session, address: str, now: datetime) -> int:

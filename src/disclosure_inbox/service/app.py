@@ -10,13 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jinja2 import TemplateError
-
 from disclosure_inbox.adapters.blobs import FileBlobStore
 from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.adapters.imap import ImapMailbox
-from disclosure_inbox.adapters.render import TEMPLATES, Renderer
-from disclosure_inbox.config import ConfigError, Settings
+from disclosure_inbox.adapters.render import Renderer
+from disclosure_inbox.config import Settings
 from disclosure_inbox.domain.errors import DisclosureInboxError
 from disclosure_inbox.ports import Clock, Mailbox, SystemClock
 from disclosure_inbox.service.acks import Acknowledger
@@ -38,11 +36,7 @@ class App:
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> App:
         renderer = Renderer(settings.templates.dir, settings.templates.locale)
-        for audience, event in TEMPLATES:
-            try:
-                renderer.check(audience, event)
-            except TemplateError as exc:
-                raise ConfigError(f"templates: {audience}/{event}: {exc}") from exc
+        renderer.check()  # every template, rendered with sample data: ConfigError if broken
         store = Store.from_url(settings.database_url)
         blobs = FileBlobStore(settings.storage.path / "blobs")
         return cls(

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from jinja2 import TemplateError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -251,9 +250,10 @@ class Intake:
                     self._highest[key] = max(raw.uid, self._highest.get(key, 0))
                 except (TransientError, OperationalError):
                     raise
-                except (OSError, TemplateError) as exc:
-                    # The disk or a template, not the message: stop the pass and keep the
-                    # message's attempts for faults that are its own.
+                except OSError as exc:
+                    # The disk, not the message: stop the pass and keep the message's
+                    # attempts for faults that are its own. (A failing template is no reason:
+                    # the acknowledger parks that acknowledgement and the message is stored.)
                     raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
                 except Exception as exc:
                     self._seq.clear()  # a rolled-back report may have taken a number
