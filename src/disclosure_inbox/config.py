@@ -8,6 +8,7 @@ systemd credential); it is held as a ``SecretStr`` so it never reaches a log lin
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -201,7 +202,29 @@ class Limits(_Section):
     """Rate limits on mail sent to reporters (loop defence)."""
 
     acks_per_sender_per_day: int = Field(default=3, ge=0)
+    # Bound an auto-responder that answers from a new address on its domain every time.
+    acks_per_domain_per_day: int = Field(default=20, ge=0)
     acks_per_report: int = Field(default=1, ge=0)
+    # All acknowledgements together, whatever the senders: a flood of forged ones.
+    acks_per_hour: int = Field(default=100, ge=0)
+
+
+class Loops(_Section):
+    """Loop defence: which mailing-list headers are the organisation's own."""
+
+    # List-Ids (RFC 2919) of the organisation's own lists, e.g. the security address run as
+    # a Google Group or a Mailman list: their List-Id, List-Unsubscribe and Precedence: list
+    # do not make a report machine mail. Written as "security.m.io" or "<security.m.io>".
+    own_list_ids: tuple[str, ...] = ()
+
+    @field_validator("own_list_ids")
+    @classmethod
+    def _list_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        ids = tuple(v.strip().removeprefix("<").removesuffix(">").strip().lower() for v in value)
+        for list_id in ids:
+            if not re.fullmatch(r"[^\s<>@.]+(\.[^\s<>@.]+)+", list_id):
+                raise ValueError(f"{list_id!r} is not a List-Id such as \"security.example.com\"")
+        return ids
 
 
 class Calendar(_Section):
@@ -325,6 +348,7 @@ class Settings(_Section):
     smtp: Smtp = Smtp()
     templates: Templates = Templates()
     limits: Limits = Limits()
+    loops: Loops = Loops()
     calendar: Calendar = Calendar()
     sla: Sla = Sla()
     escalation: Escalation = Escalation()

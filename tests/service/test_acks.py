@@ -313,3 +313,89 @@ def test_corpus_acknowledgements(deployment, corpus_files):
     # Human reports with an address to answer and a Message-ID: acknowledged once each.
     assert len(rcpts) >= 40
     assert deployment.counts()["acks_suppressed"] + len(rcpts) == deployment.counts()["reports"]
+
+
+def suppressed_by(d, rule: str) -> int:
+    return d.scalar(
+        "SELECT count(*) FROM audit WHERE action='ack-suppressed' "
+        "AND CAST(detail AS TEXT) LIKE :rule",
+        rule=f'%"{rule}"%',
+    )
+
+
+def acknowledgement_clocks(d) -> list[str]:
+    return [
+        ref
+        for (ref,) in d.rows(
+            "SELECT r.ref FROM clocks c JOIN reports r ON r.id = c.report_id "
+            "WHERE c.name = 'acknowledgement' ORDER BY r.ref"
+        )
+    ]
+
+
+def test_reports_through_our_own_list_are_acknowledged_and_get_a_deadline(make_deployment):
+    """The security address run as a Google Group or a Mailman list ([loops] own_list_ids)."""
+    d = make_deployment(loops={"own_list_ids": ["security.m.io"]})
+    via_list = {
+        "List-Id": "Mio security <security.m.io>",
+        "List-Unsubscribe": "<mailto:security+unsubscribe@m.io>",
+        "Precedence": "list",
+    }
+    d.account.append(
+        [
+            simple("XSS, sent to the list", message_id="<l1@example.org>", headers=via_list),
+            simple(
+                "Our newsletter",
+                sender="News <news@lists.example>",
+                headers={"List-Id": "<news.lists.example>", "List-Unsubscribe": "<mailto:x>"},
+            ),
+            simple(
+                "Out of office",
+                sender="Bob <bob@example.net>",
+                headers={**via_list, "Auto-Submitted": "auto-replied"},
+            ),
+        ]
+    )
+    d.run_once()
+    [mail] = acks(d)
+    assert list(mail.rcpt_tos) == ["ada@example.org"]
+    assert mail.message["In-Reply-To"] == "<l1@example.org>"
+    # A person's report through our list has a deadline, so it escalates; the others are
+    # still machine mail (the other rules apply to the list's mail as to any other).
+    assert acknowledgement_clocks(d) == ["MIO-2026-0001"]
+    assert suppressed_by(d, "list-headers") == 1
+    assert suppressed_by(d, "auto-submitted") == 1
+
+
+def test_an_auto_responder_on_new_addresses_of_one_domain_is_bounded(make_deployment):
+    """The per-domain daily limit, with its default of 20."""
+    d = make_deployment()
+    d.account.append(
+        [simple(f"Re: round {i}", sender=f"Bot <bot{i}@loop.example>") for i in range(22)]
+        + [simple("A real report", sender="Ada <ada@example.org>")]
+    )
+    d.run_once()
+    rcpts = [m.rcpt_tos[0] for m in acks(d)]
+    assert len(rcpts) == 21 and "ada@example.org" in rcpts
+    assert sum(r.endswith("@loop.example") for r in rcpts) == 20
+    assert suppressed_by(d, "rate-limit-domain") == 2
+    assert d.counts()["reports"] == 23
+    assert len(acknowledgement_clocks(d)) == 23  # rate-limited: still a person's deadline
+    d.clock.advance(hours=25)
+    d.account.append([simple("next day", sender="Bot <bot99@loop.example>")])
+    d.run_once()
+    assert acks(d)[-1].rcpt_tos[0] == "bot99@loop.example"
+
+
+def test_global_hourly_cap_on_acknowledgements(make_deployment):
+    d = make_deployment(limits={"acks_per_hour": 3})
+    d.account.append([simple(f"r{i}", sender=f"R <r{i}@d{i}.example>") for i in range(5)])
+    d.run_once()
+    assert len(acks(d)) == 3
+    assert suppressed_by(d, "rate-limit-global") == 2
+    assert d.counts()["acks_suppressed"] == 2
+    assert len(acknowledgement_clocks(d)) == 5
+    d.clock.advance(minutes=61)
+    d.account.append([simple("later", sender="R <r9@d9.example>")])
+    d.run_once()
+    assert len(acks(d)) == 4

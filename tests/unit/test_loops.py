@@ -16,6 +16,8 @@ from disclosure_inbox.domain.loops import (
 )
 
 MARKER = "X-Disclosure-Inbox-Loop"
+# The organisation's security address, run as a mailing list ([loops] own_list_ids).
+OWN_LIST = "security.example.com"
 
 
 def report(**changes: Any) -> LoopContext:
@@ -36,10 +38,15 @@ def report(**changes: Any) -> LoopContext:
         "staff_addresses": frozenset({"bob@example.com"}),
         "own_domain": "example.com",
         "loop_marker": MARKER,
+        "own_list_ids": frozenset({OWN_LIST}),
         "acks_to_sender_last_24h": 0,
+        "acks_to_domain_last_24h": 0,
         "acks_for_report": 0,
+        "acks_last_hour": 0,
         "max_acks_per_sender_per_day": 3,
+        "max_acks_per_domain_per_day": 20,
         "max_acks_per_report": 1,
+        "max_acks_per_hour": 100,
     }
     extra_headers = changes.pop("extra_headers", {})
     fields["headers"] = {**fields["headers"], **extra_headers}
@@ -65,7 +72,9 @@ FIRING: dict[str, dict[str, Any]] = {
     "list-headers": {"extra_headers": {"list-id": "<security.lists.example.org>"}},
     "staff-address": {"sender_address": "bob@example.com"},
     "rate-limit-sender": {"acks_to_sender_last_24h": 3},
+    "rate-limit-domain": {"acks_to_domain_last_24h": 20},
     "rate-limit-report": {"acks_for_report": 1},
+    "rate-limit-global": {"acks_last_hour": 100},
 }
 
 
@@ -121,6 +130,14 @@ def test_plain_report_is_allowed() -> None:
         ("precedence", {"extra_headers": {"precedence": "list; x=y"}}),
         ("precedence", {"extra_headers": {"precedence": "auto_reply"}}),
         ("list-headers", {"extra_headers": {"list-unsubscribe": "<mailto:leave@lists.example>"}}),
+        # Someone else's list, even one whose name starts like ours or whose phrase is ours.
+        ("list-headers", {"extra_headers": {"list-id": "<security.example.com.evil.example>"}}),
+        ("list-headers", {"extra_headers": {"list-id": "security.example.com <l.evil.example>"}}),
+        ("list-headers", {"extra_headers": {"list-id": "<sub.security.example.com>"}}),
+        ("list-headers", {"own_list_ids": frozenset(), "extra_headers": {"list-id": OWN_LIST}}),
+        # Our own list passes the other Precedence values on; they still count.
+        ("precedence", {"extra_headers": {"precedence": "bulk", "list-id": f"<{OWN_LIST}>"}}),
+        ("precedence", {"extra_headers": {"precedence": "junk", "list-id": f"<{OWN_LIST}>"}}),
         ("mailer-daemon", {"sender_address": "MAILER-DAEMON@mx.example.net"}),
         ("mailer-daemon", {"sender_address": "Postmaster@reporter.example"}),
         ("mailer-daemon", {"sender_address": "mailer-daemon"}),
@@ -146,6 +163,10 @@ def test_plain_report_is_allowed() -> None:
         ("rate-limit-sender", {"acks_to_sender_last_24h": 7}),
         ("rate-limit-sender", {"max_acks_per_sender_per_day": 0}),
         ("rate-limit-report", {"acks_for_report": 2, "max_acks_per_report": 2}),
+        ("rate-limit-domain", {"acks_to_domain_last_24h": 50}),
+        ("rate-limit-domain", {"max_acks_per_domain_per_day": 0}),
+        ("rate-limit-global", {"acks_last_hour": 1000}),
+        ("rate-limit-global", {"max_acks_per_hour": 0}),
     ],
 )
 def test_variants_that_fire(expected: str, changes: dict[str, Any]) -> None:
@@ -173,6 +194,22 @@ def test_variants_that_fire(expected: str, changes: dict[str, Any]) -> None:
         ("precedence", {"extra_headers": {"precedence": "special-delivery"}}),
         ("precedence", {"extra_headers": {"precedence": "bulky"}}),
         ("list-headers", {"extra_headers": {"list-ids-seen": "3"}}),
+        # Our own lists: the List-Id says so, whatever the case, phrase or brackets.
+        ("list-headers", {"extra_headers": {"list-id": f"<{OWN_LIST}>"}}),
+        ("list-headers", {"extra_headers": {"list-id": "Security Team <Security.Example.COM>"}}),
+        ("list-headers", {"extra_headers": {"list-id": f"  {OWN_LIST}  "}}),
+        (
+            "list-headers",
+            {
+                "own_list_ids": frozenset({"<Security.Example.com>"}),
+                "extra_headers": {
+                    "list-id": f'"security" <{OWN_LIST}>',
+                    "list-unsubscribe": "<mailto:security+unsubscribe@example.com>",
+                    "precedence": "list",
+                },
+            },
+        ),
+        ("precedence", {"extra_headers": {"precedence": "list", "list-id": f"<{OWN_LIST}>"}}),
         ("mailer-daemon", {"sender_address": "mailer-daemon-fan@reporter.example"}),
         ("mailer-daemon", {"sender_address": "alice@mailer-daemon.example"}),
         ("mailer-daemon", {"sender_address": "postmaster.jr@reporter.example"}),
@@ -190,6 +227,8 @@ def test_variants_that_fire(expected: str, changes: dict[str, Any]) -> None:
         ("staff-address", {"sender_address": "bob@example.org"}),
         ("rate-limit-sender", {"acks_to_sender_last_24h": 2}),
         ("rate-limit-report", {"acks_for_report": 0, "max_acks_per_report": 1}),
+        ("rate-limit-domain", {"acks_to_domain_last_24h": 19}),
+        ("rate-limit-global", {"acks_last_hour": 99}),
     ],
 )
 def test_near_misses_do_not_fire(rule_name: str, changes: dict[str, Any]) -> None:
@@ -215,6 +254,34 @@ def test_first_firing_rule_in_table_order_is_reported() -> None:
     assert evaluate(ctx).rule == "mailer-daemon"
     # The table decides: the same message under the reversed table reports the last rule.
     assert evaluate(ctx, tuple(reversed(RULES))).rule == "rate-limit-sender"
+
+
+def test_mail_through_our_own_list_still_meets_the_other_rules() -> None:
+    via_list = {"list-id": f"Security <{OWN_LIST}>", "precedence": "list"}
+    assert evaluate(report(extra_headers=via_list)).allowed
+    auto = report(extra_headers={**via_list, "auto-submitted": "auto-replied"})
+    assert fired(auto) == ["auto-submitted"]
+    assert fired(report(extra_headers=via_list, sender_address="bob@example.com")) == [
+        "staff-address"
+    ]
+    assert fired(report(extra_headers=via_list, acks_to_domain_last_24h=20)) == [
+        "rate-limit-domain"
+    ]
+
+
+def test_rate_limits_run_from_the_narrowest_to_the_widest() -> None:
+    ctx = report(
+        acks_to_sender_last_24h=3, acks_to_domain_last_24h=20, acks_for_report=1, acks_last_hour=100
+    )
+    assert fired(ctx) == [
+        "rate-limit-sender",
+        "rate-limit-domain",
+        "rate-limit-report",
+        "rate-limit-global",
+    ]
+    assert evaluate(report(acks_to_domain_last_24h=20, acks_last_hour=100)).rule == (
+        "rate-limit-domain"
+    )
 
 
 def test_our_mail_coming_back_is_explained_as_a_loop_before_anything_else() -> None:
@@ -289,9 +356,13 @@ def test_context_is_immutable_even_through_headers() -> None:
     "field",
     [
         "acks_to_sender_last_24h",
+        "acks_to_domain_last_24h",
         "acks_for_report",
+        "acks_last_hour",
         "max_acks_per_sender_per_day",
+        "max_acks_per_domain_per_day",
         "max_acks_per_report",
+        "max_acks_per_hour",
     ],
 )
 def test_negative_counts_are_rejected(field: str) -> None:

@@ -8,6 +8,8 @@ acknowledgement can be explained afterwards. A rule returns a short reason when 
 The table runs from the most certain evidence to the least: our own mail coming back, then
 bounces, then mail that says it was sent by a machine or a list, then people we never
 acknowledge, and last the rate limits, which only matter for mail we would otherwise answer.
+The organisation's own lists (the security address run as a Google Group or a Mailman list)
+are not "a list" here: their list headers are how every report reaches us.
 
 Every header value here was chosen by whoever sent the message: values may be long, in any
 case, padded with odd whitespace or carry RFC 5322 comments. Each rule reads one keyword or
@@ -27,6 +29,7 @@ from disclosure_inbox.domain.sanitize import header_safe
 # How much of a header value a reason quotes.
 _QUOTE_CHARS = 80
 _TOKEN_SEPARATORS = re.compile(r"[\s,;]+")
+_ANGLE_BRACKETED = re.compile(r"<([^<>]*)>")
 _BOUNCE_LOCAL_PARTS = frozenset({"mailer-daemon", "postmaster"})
 _NULL_PATHS = frozenset({"", "<>", "<<>>"})
 _DELIVERY_REPORT_TYPES = frozenset(
@@ -54,17 +57,26 @@ class LoopContext:
     staff_addresses: frozenset[str]
     own_domain: str
     loop_marker: str
+    own_list_ids: frozenset[str]  # bare ids, e.g. "security.example.com"
     acks_to_sender_last_24h: int
+    acks_to_domain_last_24h: int  # to any address on the sender's domain
     acks_for_report: int
+    acks_last_hour: int  # to anyone
     max_acks_per_sender_per_day: int
+    max_acks_per_domain_per_day: int
     max_acks_per_report: int
+    max_acks_per_hour: int
 
     def __post_init__(self) -> None:
         counts = {
             "acks_to_sender_last_24h": self.acks_to_sender_last_24h,
+            "acks_to_domain_last_24h": self.acks_to_domain_last_24h,
             "acks_for_report": self.acks_for_report,
+            "acks_last_hour": self.acks_last_hour,
             "max_acks_per_sender_per_day": self.max_acks_per_sender_per_day,
+            "max_acks_per_domain_per_day": self.max_acks_per_domain_per_day,
             "max_acks_per_report": self.max_acks_per_report,
+            "max_acks_per_hour": self.max_acks_per_hour,
         }
         for name, count in counts.items():
             if count < 0:
@@ -81,6 +93,7 @@ class LoopContext:
         _set(self, "staff_addresses", frozenset(a.strip().lower() for a in self.staff_addresses))
         _set(self, "own_domain", self.own_domain.strip().lower())
         _set(self, "loop_marker", self.loop_marker.strip().rstrip(":").strip().lower())
+        _set(self, "own_list_ids", frozenset(_bare_list_id(i) for i in self.own_list_ids))
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +146,18 @@ def _is_daemon_address(address: str) -> bool:
     return _local_part(address.strip().strip("<>").strip().lower()) in _BOUNCE_LOCAL_PARTS
 
 
+def _bare_list_id(value: str) -> str:
+    """The id inside a List-Id value, lower-cased: ``"Security <security.m.io>"`` ->
+    ``"security.m.io"``; the last bracketed part, so a phrase cannot pose as the id."""
+    bracketed = _ANGLE_BRACKETED.findall(value)
+    return (bracketed[-1] if bracketed else value).strip().lower()
+
+
+def _from_own_list(ctx: LoopContext) -> bool:
+    list_id = ctx.headers.get("list-id")
+    return list_id is not None and _bare_list_id(list_id) in ctx.own_list_ids
+
+
 # --- the rules ----------------------------------------------------------------------------
 
 
@@ -170,12 +195,16 @@ def precedence(ctx: LoopContext) -> str | None:
     if value is None:
         return None
     keyword = _keyword(value)
+    if keyword == "list" and _from_own_list(ctx):
+        return None  # our own list marks every report it passes on
     if keyword in ("bulk", "junk", "list", "auto_reply"):
         return f"Precedence: {keyword}"
     return None
 
 
 def list_headers(ctx: LoopContext) -> str | None:
+    if _from_own_list(ctx):
+        return None
     for name in ("list-id", "list-unsubscribe"):
         if name in ctx.headers:
             return f"{name} header present (mailing list or newsletter)"
@@ -244,11 +273,29 @@ def rate_limit_sender(ctx: LoopContext) -> str | None:
     return None
 
 
+def rate_limit_domain(ctx: LoopContext) -> str | None:
+    if ctx.acks_to_domain_last_24h >= ctx.max_acks_per_domain_per_day:
+        return (
+            f"{ctx.acks_to_domain_last_24h} acknowledgements to this sender's domain in 24 "
+            f"hours (limit {ctx.max_acks_per_domain_per_day})"
+        )
+    return None
+
+
 def rate_limit_report(ctx: LoopContext) -> str | None:
     if ctx.acks_for_report >= ctx.max_acks_per_report:
         return (
             f"{ctx.acks_for_report} acknowledgements already sent for this report "
             f"(limit {ctx.max_acks_per_report})"
+        )
+    return None
+
+
+def rate_limit_global(ctx: LoopContext) -> str | None:
+    if ctx.acks_last_hour >= ctx.max_acks_per_hour:
+        return (
+            f"{ctx.acks_last_hour} acknowledgements to anyone in the last hour "
+            f"(limit {ctx.max_acks_per_hour})"
         )
     return None
 
@@ -281,16 +328,22 @@ RULES: tuple[Rule, ...] = (
     # replies other than out-of-office) or DR (delivery reports) ask for no automatic answer.
     Rule("auto-response-suppress", auto_response_suppress),
     # RFC 3834 section 2 (after RFC 2076): Precedence bulk, junk or list is mass mail;
-    # auto_reply is what cPanel-style responders use for their own replies.
+    # auto_reply is what cPanel-style responders use for their own replies. "list" from one
+    # of our own lists ([loops] own_list_ids, by RFC 2919 List-Id) is how reports arrive.
     Rule("precedence", precedence),
     # RFC 2919 List-Id and RFC 2369 List-Unsubscribe: a list or newsletter, where an
-    # acknowledgement would go to every subscriber or to a robot.
+    # acknowledgement would go to every subscriber or to a robot; not our own lists.
     Rule("list-headers", list_headers),
     # Staff write to the mailbox to add notes or forward reports; they need no receipt.
     Rule("staff-address", staff_address),
-    # Caps that bound the damage of any loop the rules above miss (config [limits]).
+    # Caps that bound the damage of any loop the rules above miss (config [limits]), from
+    # the narrowest to the widest. RFC 3834 section 2 asks responders to limit how often
+    # they answer one sender; an auto-responder that answers from a new address each time
+    # is caught by its domain, and a flood of forged senders by the cap on all of them.
     Rule("rate-limit-sender", rate_limit_sender),
+    Rule("rate-limit-domain", rate_limit_domain),
     Rule("rate-limit-report", rate_limit_report),
+    Rule("rate-limit-global", rate_limit_global),
 )
 
 ALLOWED = Verdict(allowed=True, rule=None, reason=None)

@@ -34,8 +34,9 @@ log = logging.getLogger(__name__)
 ACK = "ack"
 SUPPRESSED = "ack-suppressed"
 # Rules that say the message was written by a machine, not a person: such a "report" gets no
-# acknowledgement clock (nobody owes a bounce an answer). Mail from staff, a rate-limited
-# sender or an address we cannot reply to is still a person's report with a deadline.
+# acknowledgement clock (nobody owes a bounce an answer). Mail from staff, an address we
+# cannot reply to or one held back by any rate limit (sender, domain, report, global) is
+# still a person's report with a deadline.
 MACHINE_RULES = frozenset(
     {
         "own-loop-marker",
@@ -53,9 +54,16 @@ MACHINE_RULES = frozenset(
 
 
 def loop_context(
-    settings: Settings, parsed: ParsedMessage, *, acks_to_sender: int = 0, acks_for_report: int = 0
+    settings: Settings,
+    parsed: ParsedMessage,
+    *,
+    acks_to_sender: int = 0,
+    acks_to_domain: int = 0,
+    acks_for_report: int = 0,
+    acks_last_hour: int = 0,
 ) -> loops.LoopContext:
     org = settings.organization
+    limits = settings.limits
     return loops.LoopContext(
         headers=parsed.headers,
         sender_address=parsed.sender_address,
@@ -65,10 +73,15 @@ def loop_context(
         staff_addresses=frozenset(a.lower() for a in org.staff_addresses),
         own_domain=org.message_id_domain,
         loop_marker=LOOP_MARKER,
+        own_list_ids=frozenset(settings.loops.own_list_ids),
         acks_to_sender_last_24h=acks_to_sender,
+        acks_to_domain_last_24h=acks_to_domain,
         acks_for_report=acks_for_report,
-        max_acks_per_sender_per_day=settings.limits.acks_per_sender_per_day,
-        max_acks_per_report=settings.limits.acks_per_report,
+        acks_last_hour=acks_last_hour,
+        max_acks_per_sender_per_day=limits.acks_per_sender_per_day,
+        max_acks_per_domain_per_day=limits.acks_per_domain_per_day,
+        max_acks_per_report=limits.acks_per_report,
+        max_acks_per_hour=limits.acks_per_hour,
     )
 
 
@@ -100,11 +113,14 @@ class Acknowledger:
         if not is_new_report:
             return  # follow-ups are threaded, never answered automatically
         target = reply_target(parsed.headers, parsed.sender_address)
+        address = target.address or parsed.sender_address
         ctx = loop_context(
             self.settings,
             parsed,
-            acks_to_sender=self._acks_to(session, target.address or parsed.sender_address, now),
+            acks_to_sender=self._acks_to(session, address, now),
+            acks_to_domain=self._acks_to_domain(session, address, now),
             acks_for_report=self._acks_for(session, report.id),
+            acks_last_hour=self._acks_since(session, now - timedelta(hours=1)),
         )
         verdict = loops.evaluate(ctx)
         due_at = None
@@ -218,6 +234,35 @@ class Acknowledger:
                     OutboxRow.to_address == address.lower(),
                     OutboxRow.created_at > now - timedelta(hours=24),
                 )
+            )
+            or 0
+        )
+
+    @staticmethod
+    def _acks_to_domain(session: Session, address: str, now: datetime) -> int:
+        domain = address.rpartition("@")[2].lower()
+        if "@" not in address or not domain:
+            return 0
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(OutboxRow)
+                .where(
+                    OutboxRow.kind == ACK,
+                    OutboxRow.to_address.endswith("@" + domain, autoescape=True),
+                    OutboxRow.created_at > now - timedelta(hours=24),
+                )
+            )
+            or 0
+        )
+
+    @staticmethod
+    def _acks_since(session: Session, since: datetime) -> int:
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(OutboxRow)
+                .where(OutboxRow.kind == ACK, OutboxRow.created_at > since)
             )
             or 0
         )
