@@ -161,6 +161,7 @@ def describe_failure(exc: BaseException, name: str = "") -> str:
         message = str(exc.message)
     else:
         message = f"{type(exc).__name__}: {exc}"
+    message = " ".join(message.split())  # one line, for the log, last_error and stderr
     return f"{where}, line {line}: {message}" if line else f"{where}: {message}"
 
 
