@@ -70,6 +70,7 @@ def run_once(settings: Settings) -> CycleResult | None:
     if not leader.acquire():  # SQLite raises instead: one process per database
         say("another instance is the leader and does the work; nothing done")
         return None
+    app.store.fence = leader.fence
     try:
         result = run_cycle(app, progress=sys.stderr.isatty())
     finally:

@@ -223,7 +223,7 @@ class Loops(_Section):
         ids = tuple(v.strip().removeprefix("<").removesuffix(">").strip().lower() for v in value)
         for list_id in ids:
             if not re.fullmatch(r"[^\s<>@.]+(\.[^\s<>@.]+)+", list_id):
-                raise ValueError(f"{list_id!r} is not a List-Id such as \"security.example.com\"")
+                raise ValueError(f'{list_id!r} is not a List-Id such as "security.example.com"')
         return ids
 
 

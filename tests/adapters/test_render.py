@@ -64,7 +64,6 @@ def test_templates_are_sandboxed_and_strict(tmp_path):
         Renderer(str(tmp_path)).render("reporter", "ack", ACK)
 
 
-
 def write(root, name: str, text: str) -> str:
     path = root / name
     path.parent.mkdir(parents=True, exist_ok=True)

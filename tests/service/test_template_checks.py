@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
+from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.adapters.render import SAMPLES, Rendered, Renderer
 from disclosure_inbox.paths import templates_dir
+from disclosure_inbox.service.alerts import Alerts
 from disclosure_inbox.service.app import run_cycle
-from disclosure_inbox.service.daemon import Daemon
 from disclosure_inbox.testing.mailgen import simple
 
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -205,14 +206,14 @@ def test_sample_contexts_have_exactly_the_keys_of_the_real_ones(make_deployment)
     d.clock.set(datetime(2026, 7, 8, 1, 0, tzinfo=UTC))  # several due at once: a digest
     run_cycle(app)
 
-    # The intake alert is built by the daemon.
-    daemon = Daemon(d.settings, clock=d.clock)
-    try:
-        daemon.app.renderer = recorder
-        d.clock.advance(seconds=d.settings.daemon.alert_after_seconds + 1)
-        daemon._alert_if_stuck()
-    finally:
-        daemon.app.store.engine.dispose()
+    # The alerts, as housekeeping raises them.
+    alerts = Alerts(d.settings, app.store, recorder)
+    since = d.clock.now()
+    d.clock.advance(seconds=d.settings.daemon.alert_after_seconds + 1)
+    assert alerts.intake_failing(d.clock.now(), None, since, "connection refused")
+    with app.store.transaction() as session:
+        Store.audit(session, d.clock.now(), "ack-template-failed", error="line 2: boom")
+    assert alerts.templates_failing(d.clock.now())
 
     assert set(recorder.contexts) == set(SAMPLES)
     for template, contexts in recorder.contexts.items():
@@ -269,3 +270,48 @@ def wait_for_log(path: Path, pattern: str, timeout: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"no log line {pattern!r}:\n{path.read_text(errors='replace')}")
         time.sleep(0.05)
+
+
+@SQLITE
+def test_staff_are_alerted_once_when_acknowledgements_are_parked(make_deployment, tmp_path):
+    templates = tmp_path / "templates"
+    bundled = (templates_dir() / "reporter" / "ack.txt.j2").read_text()
+    path = write(templates, "reporter/ack.txt.j2", BOOM + bundled)
+    d = make_deployment(
+        templates={"dir": str(templates)},
+        daemon={
+            "outbox_interval_seconds": 1,
+            "backoff_max_seconds": 2,
+            "poll_interval_seconds": 1,
+            "leader_check_seconds": 1,
+        },
+    )
+    log_path = tmp_path / "daemon.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "disclosure_inbox", "--config", str(d.config_path), "run"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ),
+        )
+    try:
+        wait_for_log(log_path, "disclosure-inbox running")
+        d.account.append([simple("boom", sender="Bob <bob@example.net>")])
+        [alert] = d.sink.wait_for(1, timeout=30)
+        assert list(alert.rcpt_tos) == ["lead@m.io"]
+        assert alert.message["Subject"] == "[Mio] disclosure-inbox: a template is failing"
+        text = alert.message.get_body(("plain",)).get_content()
+        assert f"{path}, line 2: 'no_such_variable' is undefined" in text
+        assert "Acknowledgements affected:  1" in text
+        # Another failure within alert_repeat_seconds: parked too, but no second alert.
+        d.account.append([simple("boom", sender="Eve <eve@example.net>")])
+        wait_for_log(log_path, "eve@example.net parked as failed")
+        time.sleep(3)  # further housekeeping rounds
+        assert [m.message["Subject"] for m in d.sink.messages] == [alert.message["Subject"]]
+        assert d.counts()["outbox_failed"] == 2
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -104,6 +104,16 @@ class Renderer:
             self._bundled = Renderer("", self.locale)
         return self._bundled
 
+    def render_or_bundled(
+        self, audience: str, event: str, context: dict[str, Any]
+    ) -> tuple[Rendered, str | None]:
+        """Staff mail must go out even when the operator's template fails at run time: the
+        bundled one instead, with the failure described (``None`` when there was none)."""
+        try:
+            return self.render(audience, event, context), None
+        except Exception as exc:  # a template is the operator's code; any error is its own
+            return self.bundled().render(audience, event, context), describe_failure(exc)
+
     def variants(self, audience: str, event: str) -> list[str]:
         """Every file that can render ``audience/event``: text and HTML, every locale found
         in the operator's directory or the bundled set, the English text always."""
@@ -215,6 +225,15 @@ SAMPLES: Mapping[tuple[str, str], tuple[Mapping[str, Any], ...]] = {
         {**_STAFF, "items": [_LATE_ITEM], "count": 1},
     ),
     ("staff", "digest"): ({**_STAFF, "items": [_ESCALATION_ITEM, _LATE_ITEM], "count": 2},),
+    ("staff", "template-failed"): (
+        {
+            **_STAFF,
+            "count": 2,
+            "since": "2026-07-01T14:00:00+00:00",
+            "error": "reporter/ack.txt.j2, line 3: 'no_such_variable' is undefined",
+            "repeat": "6 hours",
+        },
+    ),
     ("staff", "alert"): (
         {
             **_STAFF,

@@ -24,9 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import func, select
 
-from disclosure_inbox.adapters.db.models import OutboxRow
 from disclosure_inbox.adapters.db.store import Store, snapshot
 from disclosure_inbox.config import ConfigError, Settings, load_settings
 from disclosure_inbox.domain.errors import (
@@ -36,13 +34,14 @@ from disclosure_inbox.domain.errors import (
     TransientError,
 )
 from disclosure_inbox.ports import Clock, SystemClock
+from disclosure_inbox.service.alerts import Alerts
 from disclosure_inbox.service.app import App
 from disclosure_inbox.service.clocks import business_calendar
 from disclosure_inbox.service.health import Health, HealthServer, Metrics, StoreSnapshot
 from disclosure_inbox.service.idle import IdleWatcher
 from disclosure_inbox.service.leader import Leadership, leadership_for
 from disclosure_inbox.service.notify import Notifier
-from disclosure_inbox.service.outbox import Outgoing, backoff, enqueue
+from disclosure_inbox.service.outbox import backoff
 
 log = logging.getLogger(__name__)
 
@@ -447,55 +446,14 @@ class Daemon:
                 self._seen_counts[key] = counts[key]
 
     def _alert_if_stuck(self) -> None:
-        """No intake success for too long: say so, by mail, at a limited rate."""
-        d = self.settings.daemon
+        """Mail staff about intake that keeps failing, or templates that fail at run time."""
         now = self.clock.now()
         last = self._last_ok.get(INTAKE)
-        since = last or self.started_at
-        if (now - since).total_seconds() < d.alert_after_seconds:
-            return
-        log.error("no successful intake since %s", since.isoformat())
-        recipients = list(d.alert_recipients or self.settings.organization.staff_addresses)
-        if not recipients:
-            return
-        with self.app.store.transaction() as session:
-            latest = session.scalar(
-                select(func.max(OutboxRow.created_at)).where(OutboxRow.kind == "alert")
-            )
-            if latest is not None and (now - latest).total_seconds() < d.alert_repeat_seconds:
-                return
-            org = self.settings.organization
-            error = self.health.verdict(now)[1]["loops"].get(INTAKE, {}).get("last_error")
-            rendered = self.app.renderer.render(
-                "staff",
-                "alert",
-                {
-                    "organization": org.name,
-                    "mailbox": org.mailbox_address,
-                    "imap": f"{self.settings.imap.host}:{self.settings.imap.port}",
-                    "last_success": last.isoformat() if last else "not since start",
-                    "failing_since": since.isoformat(),
-                    "error": error or "unknown",
-                    "repeat": f"{d.alert_repeat_seconds / 3600:g} hours",
-                },
-            )
-            for address in recipients:
-                enqueue(
-                    session,
-                    self.settings,
-                    Outgoing(
-                        kind="alert",
-                        report_id=None,
-                        report_ref=None,
-                        recipients=[address],
-                        subject=f"[{org.name}] disclosure-inbox: mailbox intake is failing",
-                        text=rendered.text,
-                        auto_submitted="auto-generated",
-                    ),
-                    now,
-                )
-            Store.audit(session, now, "alert-intake-failing", since=since.isoformat())
-        self._run_now(OUTBOX)
+        error = self.health.verdict(now)[1]["loops"].get(INTAKE, {}).get("last_error")
+        alerts = Alerts(self.settings, self.app.store, self.app.renderer)
+        queued = alerts.intake_failing(now, last, last or self.started_at, error)
+        if alerts.templates_failing(now) or queued:
+            self._run_now(OUTBOX)
 
     async def _watchdog(self) -> None:
         """Ping only while every loop keeps completing its passes (whatever their outcome):

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from disclosure_inbox.adapters.db.models import ClockRow, EscalationRow, Report
 from disclosure_inbox.adapters.db.store import Store
-from disclosure_inbox.adapters.render import Renderer, describe_failure
+from disclosure_inbox.adapters.render import Renderer
 from disclosure_inbox.config import Settings
 from disclosure_inbox.domain import sla
 from disclosure_inbox.domain.sanitize import defang, header_safe
@@ -224,17 +224,13 @@ class Escalator:
             "count": len(items),
             "mailbox": org.mailbox_address,
         }
-        try:
-            text = self.renderer.render("staff", event, context).text
-        except Exception as exc:  # a template is the operator's code; any error is its own
-            # One report's data must not hold back every escalation in the scan: send the
-            # bundled wording, and tell the staff reading it that their template failed.
-            problem = describe_failure(exc)
+        # One report's data must not hold back every escalation in the scan: send the bundled
+        # wording, and tell the staff reading it that their template failed.
+        rendered, problem = self.renderer.render_or_bundled("staff", event, context)
+        text = rendered.text
+        if problem is not None:
             log.error("staff/%s template failed, sent the bundled one: %s", event, problem)
-            text = (
-                f"[Your template failed, so this is the bundled one: {problem}]\n\n"
-                + self.renderer.bundled().render("staff", event, context).text
-            )
+            text = f"[Your template failed, so this is the bundled one: {problem}]\n\n" + text
         first = group[0].report
         return Outgoing(
             kind="escalation",

@@ -180,16 +180,17 @@ class Outbox:
         cfg = self.settings.smtp
         lease = timedelta(seconds=cfg.lease_seconds)
         async with SmtpSender(cfg) as sender:
-            count = 0
-            while (row := self.rows.claim_next(clock.now(), lease)) is not None:
-                # Our own view of the lease: if this process stood still (SIGSTOP, a swap
-                # storm) past it, another sender may hold the row now; claim it again.
-                held_until = time.monotonic() + cfg.lease_seconds * 0.8
-                if not await self._send(sender, row, clock, held_until, result):
-                    break
-                count += 1
-                if count % cfg.batch_size == 0 and not still_leading():
-                    break
+            with self.rows.holding():
+                count = 0
+                while (row := self.rows.claim_next(clock.now(), lease)) is not None:
+                    # Our own view of the lease: if this process stood still (SIGSTOP, a
+                    # swap storm) past it, another sender may hold the row now.
+                    held_until = time.monotonic() + cfg.lease_seconds * 0.8
+                    if not await self._send(sender, row, clock, held_until, result):
+                        break
+                    count += 1
+                    if count % cfg.batch_size == 0 and not still_leading():
+                        break
         return result
 
     async def _send(

@@ -7,7 +7,9 @@ an old leader that has not noticed it was deposed) never send one row within a l
 whose holder died is claimable again when its lease runs out. On SQLite only one process may
 use the database (see ``service.leader``), so a claim by any other process is stale at once.
 
-The sent mark is committed without waiting for the disk (``synchronous_commit = off`` on
+A drain holds one connection for its claims and sent marks (``holding``): no pool checkout or
+liveness ping stands between the server's 250 and the mark. The sent mark is committed
+without waiting for the disk (``synchronous_commit = off`` on
 PostgreSQL, ``synchronous = NORMAL`` on SQLite): it survives the death of this process, which
 is what the at-least-once window is about; only a crash of the database server or machine can
 lose it, and then the message is sent again, as after any crash.
@@ -24,7 +26,7 @@ from sqlalchemy import Connection, func, or_, select, text, update
 from sqlalchemy.exc import OperationalError
 
 from disclosure_inbox.adapters.db.models import OutboxRow
-from disclosure_inbox.adapters.db.store import Store
+from disclosure_inbox.adapters.db.store import Store, check_epoch
 from disclosure_inbox.domain.errors import StoreUnavailable
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
@@ -54,6 +56,28 @@ class OutboxRows:
         self.holder = holder
         # One process per SQLite database: any claim not ours is a dead process's.
         self._exclusive = store.dialect == "sqlite"
+        self._held: Connection | None = None
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """Claim and mark on one connection until the block ends (a drain)."""
+        try:
+            with self.store.engine.connect() as conn:
+                self._held = conn
+                try:
+                    yield
+                finally:
+                    self._held = None
+        except OperationalError as exc:
+            raise StoreUnavailable(f"database error: {exc.orig}") from exc
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        if self._held is not None:
+            yield self._held
+        else:
+            with self.store.engine.connect() as conn:
+                yield conn
 
     def claim_next(self, now: datetime, lease: timedelta) -> Claimed | None:
         """Claim the next due row (fenced: a deposed leader claims nothing)."""
@@ -75,8 +99,10 @@ class OutboxRows:
             .scalar_subquery()
         )
         until = now + lease
-        with self.store.transaction() as session:
-            row = session.execute(
+        with self._transaction() as conn:
+            if self.store.fence is not None:
+                check_epoch(conn, self.store.fence)
+            row = conn.execute(
                 update(OutboxRow)
                 .where(OutboxRow.id == candidate)
                 .values(claimed_by=self.holder, lease_until=until)
@@ -92,7 +118,6 @@ class OutboxRows:
                     OutboxRow.attempts,
                     OutboxRow.deadline_at,
                 )
-                .execution_options(synchronize_session=False)
             ).first()
         if row is None:
             return None
@@ -180,10 +205,18 @@ class OutboxRows:
         return int(count or 0), error
 
     @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        try:
+            with self._connection() as conn, conn.begin():
+                yield conn
+        except OperationalError as exc:
+            raise StoreUnavailable(f"database error: {exc.orig}") from exc
+
+    @contextlib.contextmanager
     def _quick_commit(self) -> Iterator[Connection]:
         """A transaction whose commit returns without waiting for the disk (see above)."""
         try:
-            with self.store.engine.connect() as conn:
+            with self._connection() as conn:
                 if self._exclusive:
                     # Not changeable inside a transaction: set it around this one.
                     raw = conn.connection.dbapi_connection

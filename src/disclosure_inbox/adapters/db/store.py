@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -215,6 +215,30 @@ class Store:
             )
         )
 
+    @staticmethod
+    def last_audit(session: Session, action: str) -> datetime | None:
+        """When ``action`` was last recorded, if ever."""
+        return session.scalar(select(func.max(AuditEntry.at)).where(AuditEntry.action == action))
+
+    @staticmethod
+    def audits_since(
+        session: Session, action: str, after: datetime | None
+    ) -> tuple[int, datetime | None, str | None]:
+        """How often ``action`` was recorded after ``after`` (ever, if None), the first time,
+        and the ``error`` detail of the latest."""
+        where = [AuditEntry.action == action]
+        if after is not None:
+            where.append(AuditEntry.at > after)
+        count, first = session.execute(
+            select(func.count(), func.min(AuditEntry.at)).where(*where)
+        ).one()
+        if not count:
+            return 0, None, None
+        latest = session.scalars(
+            select(AuditEntry.detail).where(*where).order_by(AuditEntry.at.desc()).limit(1)
+        ).first()
+        return int(count), first, str((latest or {}).get("error", "unknown"))
+
     # --- reading ------------------------------------------------------------------------
 
     @staticmethod
@@ -247,7 +271,7 @@ class Store:
         }
 
 
-def check_epoch(session: Session, fence: Fence) -> None:
+def check_epoch(session: Session | Connection, fence: Fence) -> None:
     """Raise ``LeadershipLost`` unless ``fence`` still holds the stored epoch. The row lock
     (FOR SHARE) lasts to the end of the caller's transaction, so a takeover waits for it."""
     expected = fence.epoch()
