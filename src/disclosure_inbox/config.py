@@ -117,6 +117,19 @@ class Imap(_Section):
 DATABASE_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql+psycopg")
 
 
+class Intake(_Section):
+    # Processes that parse a fetched batch; 1 parses in the intake thread itself. Empty: one
+    # per CPU. A batch of one message (what IDLE usually brings) never uses the pool.
+    workers: int | None = Field(default=None, ge=1, le=64)
+    # A message whose parsing takes longer than this (or kills its worker) counts as a failed
+    # attempt; after [imap] max_attempts it is quarantined.
+    parse_timeout_seconds: float = Field(default=60.0, gt=0)
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+
 class Database(_Section):
     # Empty means a SQLite file inside [storage] dir.
     url: str = ""
@@ -343,6 +356,7 @@ class Health(_Section):
 class Settings(_Section):
     organization: Organization
     imap: Imap
+    intake: Intake = Intake()
     database: Database = Database()
     storage: Storage = Storage()
     smtp: Smtp = Smtp()

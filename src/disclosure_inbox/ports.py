@@ -22,6 +22,12 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+class Transaction(Protocol):
+    """One open store transaction, as ``Store.transaction()`` yields it. Opaque to the
+    service layer: only the ``adapters.db`` modules look inside, so ``service/`` never
+    touches SQL or the ORM."""
+
+
 class Fence(Protocol):
     """Leadership as the store sees it: every fenced write transaction compares the epoch this
     instance took with the stored one, and is refused when they differ."""

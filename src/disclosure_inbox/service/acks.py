@@ -12,12 +12,14 @@ in the bundled template's words and parked as ``failed``, with the error, for st
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from disclosure_inbox.adapters.db.models import Message, OutboxRow, Report
+from disclosure_inbox.adapters.db.outbox import insert_built
 from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.adapters.render import Rendered, Renderer, describe_failure
 from disclosure_inbox.config import Settings
@@ -27,7 +29,7 @@ from disclosure_inbox.domain.refs import tagged_subject
 from disclosure_inbox.domain.replies import reply_target
 from disclosure_inbox.domain.sanitize import display_name_safe, header_safe
 from disclosure_inbox.service.clocks import start_ack_clock
-from disclosure_inbox.service.outbox import FAILED, LOOP_MARKER, Outgoing, enqueue
+from disclosure_inbox.service.outbox import FAILED, LOOP_MARKER, Outgoing, build
 
 log = logging.getLogger(__name__)
 
@@ -149,13 +151,18 @@ class Acknowledger:
             return
         assert target.address is not None
         ack, problem = self._ack(report, parsed, target.address, due_at)
-        row = enqueue(session, self.settings, ack, now)
+        row = build(self.settings, ack, now)
         if problem is not None:
-            row.state = FAILED
-            row.last_error = (
-                f"not sent, the template failed: {problem}; the message holds the bundled "
-                "template's text instead, which `outbox retry` sends"
+            row = replace(
+                row,
+                state=FAILED,
+                last_error=(
+                    f"not sent, the template failed: {problem}; the message holds the bundled "
+                    "template's text instead, which `outbox retry` sends"
+                ),
             )
+        insert_built(session, [row])
+        if problem is not None:
             Store.audit(
                 session,
                 now,

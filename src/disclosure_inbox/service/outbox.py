@@ -18,16 +18,21 @@ import random
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 
-from sqlalchemy.orm import Session
-
-from disclosure_inbox.adapters.db.models import Message, OutboxRow
-from disclosure_inbox.adapters.db.outbox import FAILED, PENDING, SENT, Claimed, OutboxRows
+from disclosure_inbox.adapters.db.models import OutboxRow
+from disclosure_inbox.adapters.db.outbox import (
+    FAILED,
+    PENDING,
+    SENT,
+    Claimed,
+    OutboxRows,
+    insert_built,
+)
 from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.adapters.smtp import SmtpSender
 from disclosure_inbox.config import Settings
@@ -38,9 +43,9 @@ from disclosure_inbox.domain.errors import (
     StoreUnavailable,
 )
 from disclosure_inbox.domain.mail_ids import make_message_id
-from disclosure_inbox.domain.model import Direction
+from disclosure_inbox.domain.outgoing import Built, Outgoing
 from disclosure_inbox.domain.replies import envelope_sender
-from disclosure_inbox.ports import Clock
+from disclosure_inbox.ports import Clock, Transaction
 from disclosure_inbox.service.leader import INSTANCE
 
 log = logging.getLogger(__name__)
@@ -49,20 +54,6 @@ log = logging.getLogger(__name__)
 LOOP_MARKER = "X-Disclosure-Inbox-Loop"
 # A strict policy: CR/LF inside a header value raises instead of being sent.
 STRICT = SMTP_POLICY.clone(raise_on_defect=True, max_line_length=998)
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    kind: str
-    report_id: int | None
-    report_ref: str | None
-    recipients: Sequence[str]
-    subject: str
-    text: str
-    html: str | None = None
-    in_reply_to: str | None = None
-    references: Sequence[str] = ()
-    auto_submitted: str = "auto-replied"
 
 
 def backoff(attempts: int, initial: float, maximum: float, rng: random.Random) -> float:
@@ -98,50 +89,37 @@ def build_message(settings: Settings, out: Outgoing, message_id: str, now: datet
     return msg.as_bytes()
 
 
-def enqueue(session: Session, settings: Settings, out: Outgoing, now: datetime) -> OutboxRow:
-    """Write the message and its outbox row in the caller's transaction."""
+def build(settings: Settings, out: Outgoing, now: datetime, token: str | None = None) -> Built:
+    """The final message: its Message-ID (``token`` makes it unique) and its bytes."""
     org = settings.organization
     message_id = make_message_id(
-        out.report_ref, out.kind, secrets.token_hex(8), org.message_id_domain
+        out.report_ref, out.kind, token or secrets.token_hex(8), org.message_id_domain
     )
     raw = build_message(settings, out, message_id, now)
-    message = Message(
-        report_id=out.report_id,
-        direction=Direction.OUTBOUND,
-        outcome=out.kind,
+    return Built(
+        out=out,
         message_id=message_id,
+        raw=raw,
+        sha256=hashlib.sha256(raw).hexdigest(),
         sender_address=settings.smtp_from.lower(),
         sender_name=settings.smtp.from_name,
-        subject=out.subject,
-        in_reply_to=out.in_reply_to or "",
-        references=" ".join(out.references),
-        received_at=now,
-        raw_sha256=hashlib.sha256(raw).hexdigest(),
-        raw_size=len(raw),
-        parse_outcome="built",
-        body_text=out.text,
-        headers={},
-        created_at=now,
-    )
-    row = OutboxRow(
-        kind=out.kind,
-        report_id=out.report_id,
-        message=message,
-        message_id=message_id,
         envelope_from=envelope_sender(settings.smtp.envelope_sender, org.mailbox_address),
-        recipients=list(out.recipients),
-        to_address=out.recipients[0].lower(),
-        subject=out.subject,
-        raw=raw,
-        state=PENDING,
-        attempts=0,
-        next_attempt_at=now,
-        deadline_at=now + timedelta(hours=settings.smtp.retry_deadline_hours),
         created_at=now,
+        deadline_at=now + timedelta(hours=settings.smtp.retry_deadline_hours),
     )
-    session.add(row)
-    session.flush()
-    return row
+
+
+def enqueue(tx: Transaction, settings: Settings, out: Outgoing, now: datetime) -> Queued:
+    """Build the message and write it with its outbox row in the caller's transaction."""
+    mail = build(settings, out, now)
+    [row_id] = insert_built(tx, [mail])
+    return Queued(row_id, mail.message_id)
+
+
+@dataclass(frozen=True)
+class Queued:
+    id: int
+    message_id: str
 
 
 @dataclass

@@ -22,15 +22,80 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, func, or_, select, text, update
+from sqlalchemy import Connection, func, insert, or_, select, text, update
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
-from disclosure_inbox.adapters.db.models import OutboxRow
+from disclosure_inbox.adapters.db.models import Message, OutboxRow
 from disclosure_inbox.adapters.db.store import Store, check_epoch
 from disclosure_inbox.domain.errors import StoreUnavailable
+from disclosure_inbox.domain.model import Direction
+from disclosure_inbox.domain.outgoing import Built
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 _NEVER = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def insert_built(tx: Session, mails: list[Built]) -> list[int]:
+    """Write each message and its outbox row in the caller's transaction (two INSERTs for
+    the lot); the outbox row ids, in order."""
+    if not mails:
+        return []
+    message_pks = tx.scalars(
+        insert(Message).returning(Message.id, sort_by_parameter_order=True),
+        [
+            {
+                "report_id": m.out.report_id,
+                "direction": Direction.OUTBOUND,
+                "outcome": m.out.kind,
+                "message_id": m.message_id,
+                "sender_address": m.sender_address,
+                "sender_name": m.sender_name,
+                "subject": m.out.subject,
+                "in_reply_to": m.out.in_reply_to or "",
+                "references": " ".join(m.out.references),
+                "received_at": m.created_at,
+                "raw_sha256": m.sha256,
+                "raw_size": len(m.raw),
+                "parse_outcome": "built",
+                "quarantine_reason": None,
+                "thread_rule": None,
+                "body_text": m.out.text,
+                "headers": {},
+                "created_at": m.created_at,
+            }
+            for m in mails
+        ],
+    ).all()
+    return list(
+        tx.scalars(
+            insert(OutboxRow).returning(OutboxRow.id, sort_by_parameter_order=True),
+            [
+                {
+                    "kind": m.out.kind,
+                    "report_id": m.out.report_id,
+                    "message_pk": pk,
+                    "message_id": m.message_id,
+                    "envelope_from": m.envelope_from,
+                    "recipients": list(m.out.recipients),
+                    "to_address": m.out.recipients[0].lower(),
+                    "subject": m.out.subject,
+                    "raw": m.raw,
+                    "state": m.state,
+                    "attempts": 0,
+                    "next_attempt_at": m.created_at,
+                    "deadline_at": m.deadline_at,
+                    "last_error": m.last_error,
+                    "created_at": m.created_at,
+                    "sent_at": None,
+                    "bounced_at": None,
+                    "claimed_by": None,
+                    "lease_until": None,
+                }
+                for m, pk in zip(mails, message_pks, strict=True)
+            ],
+        ).all()
+    )
 
 
 @dataclass(frozen=True)

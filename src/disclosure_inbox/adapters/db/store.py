@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from disclosure_inbox.adapters.db import audit as audit_mod
 from disclosure_inbox.adapters.db import engine as engine_mod
 from disclosure_inbox.adapters.db.models import (
     AuditEntry,
@@ -193,51 +194,10 @@ class Store:
     def failure(session: Session, mailbox: str, uidvalidity: int, uid: int) -> IntakeFailure | None:
         return session.get(IntakeFailure, (mailbox, uidvalidity, uid))
 
-    @staticmethod
-    def audit(
-        session: Session,
-        at: datetime,
-        action: str,
-        *,
-        actor: str = "system",
-        report_id: int | None = None,
-        message_pk: int | None = None,
-        **detail: Any,
-    ) -> None:
-        session.add(
-            AuditEntry(
-                at=at,
-                actor=actor,
-                action=action,
-                report_id=report_id,
-                message_pk=message_pk,
-                detail=detail,
-            )
-        )
-
-    @staticmethod
-    def last_audit(session: Session, action: str) -> datetime | None:
-        """When ``action`` was last recorded, if ever."""
-        return session.scalar(select(func.max(AuditEntry.at)).where(AuditEntry.action == action))
-
-    @staticmethod
-    def audits_since(
-        session: Session, action: str, after: datetime | None
-    ) -> tuple[int, datetime | None, str | None]:
-        """How often ``action`` was recorded after ``after`` (ever, if None), the first time,
-        and the ``error`` detail of the latest."""
-        where = [AuditEntry.action == action]
-        if after is not None:
-            where.append(AuditEntry.at > after)
-        count, first = session.execute(
-            select(func.count(), func.min(AuditEntry.at)).where(*where)
-        ).one()
-        if not count:
-            return 0, None, None
-        latest = session.scalars(
-            select(AuditEntry.detail).where(*where).order_by(AuditEntry.at.desc()).limit(1)
-        ).first()
-        return int(count), first, str((latest or {}).get("error", "unknown"))
+    # The audit trail lives in ``audit``; these names stay for the intake code.
+    audit = staticmethod(audit_mod.record)
+    last_audit = staticmethod(audit_mod.last)
+    audits_since = staticmethod(audit_mod.since)
 
     # --- reading ------------------------------------------------------------------------
 
