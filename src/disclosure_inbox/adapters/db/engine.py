@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +44,57 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
-        return engine
+        return _count_statements(engine)
     kwargs.setdefault("pool_pre_ping", True)
     if parsed.get_backend_name() == "postgresql":
         connect_args = kwargs.setdefault("connect_args", {})
         for key, value in postgres_connect_args().items():
             connect_args.setdefault(key, value)
-    return create_engine(url, **kwargs)
+    return _count_statements(create_engine(url, **kwargs))
+
+
+SQL_COUNT_ENV = "DISCLOSURE_INBOX_SQL_COUNT_FILE"
+
+
+class _StatementCounter:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.statements = 0
+        self._lock = threading.Lock()  # intake and the outbox run in different threads
+
+    def __call__(self, *_event_args: Any) -> None:
+        with self._lock:
+            self.statements += 1
+
+    def write(self) -> None:
+        with open(self.path, "a", encoding="ascii") as out:
+            out.write(f"{os.getpid()} {self.statements}\n")
+
+
+@functools.cache
+def _statement_counter() -> _StatementCounter | None:
+    path = os.environ.get(SQL_COUNT_ENV, "")
+    if not path:
+        return None
+    counter = _StatementCounter(path)
+    atexit.register(counter.write)
+    return counter
+
+
+def _count_statements(engine: Engine) -> Engine:
+    """Count the SQL statements this process sends, for the benchmark; off unless asked.
+
+    With ``DISCLOSURE_INBOX_SQL_COUNT_FILE=PATH`` in the environment, every engine made here
+    counts its ``before_cursor_execute`` events, and when the process exits normally it
+    appends one line, ``<pid> <statements>``, to PATH (several processes may share one file).
+    An executemany is one statement, as it is one round trip; so is each batch SQLAlchemy
+    makes of an "insertmanyvalues" INSERT. The variable is read once, at the first engine;
+    unset, no listener is attached and nothing is written.
+    """
+    counter = _statement_counter()
+    if counter is not None:
+        event.listen(engine, "before_cursor_execute", counter)
+    return engine
 
 
 def postgres_connect_args() -> dict[str, Any]:
