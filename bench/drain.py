@@ -6,6 +6,12 @@ the SMTP sink. The wall time runs from starting the process to its exit (interpr
 imports included, as an operator would see it); ``wait4`` gives the process's peak RSS. The
 intake pass's own duration, from the summary line the command prints, is kept as a detail.
 
+A drain can set ``[intake] workers`` (the parsing processes; 1 parses in-process). Every drain
+also counts the SQL statements the process sends: the child gets
+``DISCLOSURE_INBOX_SQL_COUNT_FILE``, and the engine module appends each process's count to that
+file when it exits (see ``disclosure_inbox.adapters.db.engine``). Code without that hook writes
+nothing, and the count is then None.
+
 The same command measures memory on a mailbox holding one large message; its size limit is
 raised above that message so that it is parsed and its attachment stored, not quarantined.
 """
@@ -21,9 +27,9 @@ from pathlib import Path
 from sqlalchemy import text
 
 from bench.deploy import Deployment, Environment
-from bench.mailbox import BigMessage
+from bench.mailbox import Backlog, BigMessage
 from bench.measure import BenchError, ProcessRun, log_time, run_process
-from disclosure_inbox.adapters.db.engine import make_engine
+from disclosure_inbox.adapters.db.engine import SQL_COUNT_ENV, make_engine
 
 _SUMMARY = re.compile(r"intake: (\d+) messages, .*?, (\d+) to retry, ([\d.]+) s")
 _STAMP = r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO "
@@ -35,10 +41,12 @@ _SENT = re.compile(_STAMP + r"disclosure_inbox\.service\.outbox: \S+ \S+ sent to
 class DrainRun:
     backend: str
     messages: int
+    workers: int | None  # [intake] workers; None: the default, one per CPU
     process: ProcessRun
     intake_seconds: float
     acks_sent: int
     phases: dict[str, float]
+    statements: int | None  # SQL statements the process sent; None: not counted
 
     @property
     def rate(self) -> float:
@@ -48,17 +56,28 @@ class DrainRun:
     def intake_rate(self) -> float:
         return self.messages / self.intake_seconds
 
+    @property
+    def statements_per_message(self) -> float | None:
+        return None if self.statements is None else self.statements / self.messages
 
-def child_env() -> dict[str, str]:
+
+def child_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("DISCLOSURE_INBOX_CONFIG", None)  # the --config argument decides
+    env.pop(SQL_COUNT_ENV, None)  # counted only where asked
+    env.update(extra)
     return env
 
 
-def run_once(deployment: Deployment, timeout: float, log_name: str = "run-once.log") -> ProcessRun:
+def run_once(
+    deployment: Deployment,
+    timeout: float,
+    log_name: str = "run-once.log",
+    env: dict[str, str] | None = None,
+) -> ProcessRun:
     run = run_process(
         deployment.cli("run", "--once"),
-        env=child_env(),
+        env=child_env() if env is None else env,
         log_path=deployment.directory / log_name,
         timeout=timeout,
     )
@@ -105,25 +124,48 @@ def phases(run: ProcessRun) -> dict[str, float]:
     }
 
 
+def _statements(path: Path) -> int | None:
+    """The sum of the ``<pid> <count>`` lines the measured processes wrote, if any."""
+    if not path.exists():
+        return None
+    return sum(int(line.split()[1]) for line in path.read_text().splitlines() if line.strip())
+
+
 def drain(
-    env: Environment, backend: str, messages: list[bytes], label: str, timeout: float = 900
+    env: Environment,
+    backend: str,
+    mail: Backlog,
+    label: str,
+    *,
+    workers: int | None = None,
+    free_mail: bool = False,
 ) -> DrainRun:
-    deployment = env.deploy(label, backend, messages)
+    """One timed ``run --once`` over ``mail``, checked: all stored, every reply sent.
+
+    ``workers`` sets ``[intake] workers`` (None leaves the default); ``free_mail`` expunges
+    the account afterwards, for backlogs too big to leave behind on disk.
+    """
+    n = len(mail)
+    deployment = env.deploy(label, backend, mail, intake={"workers": workers})
+    count_file = deployment.directory / "sql-statements.txt"
+    timeout = max(900.0, 0.1 * n)  # 20,000 messages: 2,000 s
+    env.sink.clear()  # the sink keeps what it receives; a big backlog's replies add up
     try:
-        process = run_once(deployment, timeout)
-        intake_seconds = _intake_seconds(process.stderr, len(messages))
+        process = run_once(deployment, timeout, env=child_env(**{SQL_COUNT_ENV: str(count_file)}))
+        intake_seconds = _intake_seconds(process.stderr, n)
         located = _scalar(deployment.database_url, "SELECT count(*) FROM message_locations")
-        if located != len(messages):
-            raise BenchError(f"{located} of {len(messages)} messages are in the store")
+        if located != n:
+            raise BenchError(f"{located} of {n} messages are in the store")
         pending = _scalar(
             deployment.database_url, "SELECT count(*) FROM outbox WHERE state <> 'sent'"
         )
         if pending:
             raise BenchError(f"{pending} outgoing messages were not sent")
         sent = _scalar(deployment.database_url, "SELECT count(*) FROM outbox")
+        statements = _statements(count_file)
     finally:
-        env.discard(deployment)
-    return DrainRun(backend, len(messages), process, intake_seconds, sent, phases(process))
+        env.discard(deployment, mail=free_mail)
+    return DrainRun(backend, n, workers, process, intake_seconds, sent, phases(process), statements)
 
 
 @dataclass(frozen=True)
@@ -169,12 +211,12 @@ def _check_stored_whole(deployment: Deployment, big: BigMessage) -> None:
 
 
 def profile_drain(
-    env: Environment, backend: str, messages: list[bytes], output: Path, timeout: float = 1800
+    env: Environment, backend: str, mail: Backlog, output: Path, timeout: float = 1800
 ) -> ProcessRun:
     """One more, untimed drain under ``py-spy record`` (raw collapsed stacks, idle included)."""
     from bench.profile import py_spy_command
 
-    deployment = env.deploy(f"profile-{backend}", backend, messages)
+    deployment = env.deploy(f"profile-{backend}", backend, mail)
     try:
         argv = py_spy_command(output, deployment.cli("run", "--once"))
         run = run_process(

@@ -5,6 +5,11 @@ charsets, multipart/alternative, HTML-only, attachments (a tail of large ones), 
 auto-replies and bounces, median size around 8 KB. `describe` says what a generated mailbox
 holds, so that the JSON records what was measured.
 
+The benchmark writes its backlogs to a `Spool`, a file read back one message at a time: each
+run appends the whole backlog to a fresh Dovecot account, and 20,000 messages are about
+480 MB and take the generator most of a minute, too much to hold in memory or to make again
+for every run. `backlog` keeps a small one in memory, for bench/crash.py.
+
 The memory test adds one report carrying a single large binary attachment.
 """
 
@@ -13,17 +18,42 @@ from __future__ import annotations
 import random
 import statistics
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from disclosure_inbox.testing.mailgen import generate
 
 LARGE_EVERY = 200  # one message in 200 carries a large attachment ...
 LARGE_BYTES = 2_000_000  # ... of this many bytes (about 2.7 MB once base64-encoded)
+
+
+class Backlog(Protocol):
+    """Messages to append, in order, as many times as needed."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[bytes]: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+def _describe(sizes: Sequence[int], kinds: Sequence[str]) -> dict[str, Any]:
+    ordered = sorted(sizes)
+    return {
+        "messages": len(ordered),
+        "bytes": sum(ordered),
+        "median_bytes": statistics.median(ordered),
+        "p90_bytes": ordered[int(0.9 * (len(ordered) - 1))],
+        "max_bytes": ordered[-1],
+        "over_1mb": sum(s > 1_000_000 for s in ordered),
+        "kinds": dict(Counter(kinds)),
+    }
 
 
 @dataclass(frozen=True)
@@ -34,27 +64,52 @@ class Mailbox:
     def __len__(self) -> int:
         return len(self.messages)
 
-    @property
-    def total_bytes(self) -> int:
-        return sum(len(m) for m in self.messages)
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.messages)
 
     def describe(self) -> dict[str, Any]:
-        sizes = sorted(len(m) for m in self.messages)
-        return {
-            "messages": len(sizes),
-            "bytes": sum(sizes),
-            "median_bytes": statistics.median(sizes),
-            "p90_bytes": sizes[int(0.9 * (len(sizes) - 1))],
-            "max_bytes": sizes[-1],
-            "over_1mb": sum(s > 1_000_000 for s in sizes),
-            "kinds": dict(Counter(self.kinds)),
-        }
+        return _describe([len(m) for m in self.messages], self.kinds)
 
 
 def backlog(n: int, seed: int) -> Mailbox:
     """``n`` messages of the realistic mix; the same bytes for the same ``n`` and ``seed``."""
     generated = list(generate(n, seed, large_every=LARGE_EVERY, large_bytes=LARGE_BYTES))
     return Mailbox([g.raw for g in generated], [g.kind for g in generated])
+
+
+@dataclass(frozen=True)
+class Spool:
+    """A generated backlog in one file, the messages end to end; ``sizes`` delimit them."""
+
+    path: Path
+    sizes: list[int]
+    kinds: list[str]
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def __iter__(self) -> Iterator[bytes]:
+        with open(self.path, "rb") as spool:
+            for size in self.sizes:
+                raw = spool.read(size)
+                if len(raw) != size:
+                    raise OSError(f"{self.path} ends early")
+                yield raw
+
+    def describe(self) -> dict[str, Any]:
+        return _describe(self.sizes, self.kinds)
+
+
+def spool(n: int, seed: int, path: Path) -> Spool:
+    """`backlog`'s messages for ``n`` and ``seed``, written to ``path`` as they are made."""
+    sizes: list[int] = []
+    kinds: list[str] = []
+    with open(path, "wb") as out:
+        for g in generate(n, seed, large_every=LARGE_EVERY, large_bytes=LARGE_BYTES):
+            out.write(g.raw)
+            sizes.append(len(g.raw))
+            kinds.append(g.kind)
+    return Spool(path, sizes, kinds)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 from bench import report, sla  # noqa: E402
 from bench.deploy import BACKENDS, Environment  # noqa: E402
 from bench.measure import BenchError  # noqa: E402
-from bench.suite import GROUPS, Bench, Plan, say  # noqa: E402
+from bench.suite import DEFAULT_GROUPS, GROUPS, Bench, Plan, say  # noqa: E402
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -44,6 +44,12 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         description="Measures disclosure-inbox against its own Dovecot, SMTP sink and stores.",
     )
     p.add_argument("--messages", type=int, help="messages in the backlog (default 2000)")
+    p.add_argument(
+        "--scale-messages",
+        type=int,
+        metavar="N",
+        help="messages in the scale group's large backlog (default 10 x --messages)",
+    )
     p.add_argument("--runs", type=int, help="runs per measurement (default 3)")
     p.add_argument("--seed", type=int, default=1, help="seed of the generated mail (default 1)")
     p.add_argument("--json", metavar="FILE", type=Path, help="also write the results as JSON")
@@ -58,7 +64,10 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         nargs="+",
         choices=GROUPS,
         metavar="NAME",
-        help=f"only these measurements: {', '.join(GROUPS)} (drain brings limits along)",
+        help=(
+            f"only these measurements: {', '.join(GROUPS)} (default: all but scale; "
+            "drain brings limits along)"
+        ),
     )
     p.add_argument(
         "--sla-sizes",
@@ -77,13 +86,15 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
     quick = args.quick
     messages = args.messages if args.messages is not None else (40 if quick else 2000)
     runs = args.runs if args.runs is not None else (1 if quick else 3)
-    if messages < 1 or runs < 1:
-        p.error("--messages and --runs must be at least 1")
-    groups = set(args.only or GROUPS)
+    scale_messages = args.scale_messages if args.scale_messages is not None else 10 * messages
+    if messages < 1 or runs < 1 or scale_messages < 1:
+        p.error("--messages, --scale-messages and --runs must be at least 1")
+    groups = set(args.only or DEFAULT_GROUPS)
     if "drain" in groups:
         groups.add("limits")  # the drain's targets are ratios to the limit
     return Plan(
         messages=messages,
+        scale_messages=scale_messages,
         runs=runs,
         seed=args.seed,
         quick=quick,
@@ -145,7 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             source["at_start"] = source_start
     info = report.machine(postgres_version)
     header = (
-        f"disclosure-inbox benchmark: {plan.messages:,} messages, {plan.runs} run(s), "
+        f"disclosure-inbox benchmark: {plan.messages:,} messages"
+        + (f" (scale: {plan.scale_messages:,})" if "scale" in plan.groups else "")
+        + f", {plan.runs} run(s), "
         f"seed {plan.seed}{', quick' if plan.quick else ''}; {info['cpu_count']} CPUs, "
         f"Python {info['python']}; {seconds:.0f} s"
     )

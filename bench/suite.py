@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 from dataclasses import dataclass
@@ -17,9 +18,14 @@ from bench.deploy import Environment
 from bench.measure import Measurement, Target
 from bench.profile import summarize
 
-GROUPS = ("limits", "drain", "latency", "sla", "memory")
+GROUPS = ("limits", "drain", "latency", "sla", "memory", "scale")
+DEFAULT_GROUPS = ("limits", "drain", "latency", "sla", "memory")  # scale takes many minutes
 NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
-DRAIN_TARGETS = {"sqlite": 0.60, "postgresql": 0.40}  # of the fetch+parse limit
+DRAIN_TARGETS = {"sqlite": 0.50, "postgresql": 0.35}  # of the fetch+parse limit
+WORKERS = (1, 2)  # [intake] workers settings drained besides the default (one per CPU)
+STATEMENTS_PER_MESSAGE = 2.0  # at most, amortised over the drain
+SCALE_SHARE = 0.90  # the large backlog's drain rate, of the base backlog's
+SCALE_RSS_MB = 250.0
 LATENCY_MEDIAN_S, LATENCY_P95_S = 0.5, 1.0
 SLA_MS, SLA_AT, SLA_GROWTH = 50.0, 100_000, 2.0
 BACKLOG_RSS_MB, BIG_RSS_FACTOR = 200.0, 10.0
@@ -31,6 +37,7 @@ class Plan:
     """What to measure, as the command line asked (see ``run.parse_args`` for the defaults)."""
 
     messages: int
+    scale_messages: int  # the large backlog of the scale group
     runs: int
     seed: int
     quick: bool
@@ -57,7 +64,7 @@ class Bench:
         self.env = env
         self.measurements: list[Measurement] = []
         self.profiles: dict[str, Any] = {}
-        self.mail: mailbox.Mailbox | None = None
+        self.mail: mailbox.Spool | None = None
 
     def add(self, measurement: Measurement) -> Measurement:
         self.measurements.append(measurement)
@@ -66,13 +73,8 @@ class Bench:
     def run(self) -> None:
         plan = self.plan
         groups = plan.groups
-        if groups & {"limits", "drain", "memory"} or plan.profile_dir:
-            self.mail = mailbox.backlog(plan.messages, plan.seed)
-            d = self.mail.describe()
-            say(
-                f"mailbox: {d['messages']} messages, {d['bytes'] / MB:.1f} MB, median "
-                f"{d['median_bytes'] / 1000:.1f} KB, largest {d['max_bytes'] / MB:.1f} MB"
-            )
+        if groups & {"limits", "drain", "memory", "scale"} or plan.profile_dir:
+            self.mail = self.spool(plan.messages, "backlog")
         if groups & {"limits", "drain", "memory"}:
             self.limits_and_drains()
         if "memory" in groups:
@@ -81,40 +83,74 @@ class Bench:
             self.latency()
         if "sla" in groups:
             self.sla()
+        if "scale" in groups:
+            self.scale()
         if plan.profile_dir is not None:
             self.profile(plan.profile_dir)
+
+    def spool(self, n: int, name: str) -> mailbox.Spool:
+        """A backlog of ``n`` messages from the plan's seed, written once to the work dir."""
+        spool = mailbox.spool(n, self.plan.seed, self.env.workdir / f"{name}.mail")
+        d = spool.describe()
+        say(
+            f"mailbox: {d['messages']:,} messages, {d['bytes'] / MB:.1f} MB, median "
+            f"{d['median_bytes'] / 1000:.1f} KB, largest {d['max_bytes'] / MB:.1f} MB"
+        )
+        return spool
+
+    def _drain(
+        self,
+        backend: str,
+        mail: mailbox.Spool,
+        label: str,
+        progress: str,
+        workers: int | None = None,
+        free_mail: bool = False,
+    ) -> drain.DrainRun:
+        d = drain.drain(self.env, backend, mail, label, workers=workers, free_mail=free_mail)
+        setting = "" if workers is None else f", workers = {workers}"
+        sql = ""
+        if d.statements_per_message is not None:
+            sql = f", {d.statements_per_message:.1f} SQL statements/msg"
+        say(
+            f"drain {NAMES[backend]}{setting}, {d.messages:,} messages {progress}: "
+            f"{d.rate:,.0f} msg/s ({d.process.seconds:.2f} s, intake {d.intake_seconds:.2f} s), "
+            f"peak RSS {d.process.peak_rss_bytes / MB:.0f} MB{sql}; "
+            + ", ".join(f"{k} {v:.2f} s" for k, v in d.phases.items())
+        )
+        return d
 
     # --- 1, 2 and 5a: limits, backlog drain, backlog memory ------------------------------
 
     def limits_and_drains(self) -> None:
         plan, env = self.plan, self.env
         assert self.mail is not None
-        messages = self.mail.messages
+        mail = self.mail
         runs: list[limits.LimitRun] = []
-        drains: dict[str, list[drain.DrainRun]] = {b: [] for b in plan.backends}
-        backends = plan.backends if "drain" in plan.groups else ("sqlite",)
+        # (backend, [intake] workers) -> runs; workers None is the default, one per CPU.
+        drains: dict[tuple[str, int | None], list[drain.DrainRun]] = {}
+        settings: list[tuple[str, int | None]] = []
+        if "drain" in plan.groups:
+            settings = [(b, w) for b in plan.backends for w in (None, *WORKERS)]
+        elif "memory" in plan.groups:
+            settings = [("sqlite", None)]  # the backlog memory figure's run
         account = None
         if "limits" in plan.groups:
             account = env.dovecot.new_account()
-            account.append(messages)
+            account.append(mail)
         # Interleaved, so that a change in the machine's load touches every series alike.
         for i in range(1, plan.runs + 1):
             if account is not None:
-                run = limits.measure(account, len(messages))
+                run = limits.measure(account, len(mail))
                 runs.append(run)
                 say(
                     f"limits {i}/{plan.runs}: fetch {run.fetch_rate:,.0f} msg/s, parse "
                     f"{run.parse_rate:,.0f} msg/s, together {run.combined_rate:,.0f} msg/s"
                 )
-            for backend in backends:
-                d = drain.drain(env, backend, messages, f"drain-{backend}-{i}")
-                drains[backend].append(d)
-                say(
-                    f"drain {NAMES[backend]} {i}/{plan.runs}: {d.rate:,.0f} msg/s "
-                    f"({d.process.seconds:.2f} s, intake {d.intake_seconds:.2f} s), "
-                    f"peak RSS {d.process.peak_rss_bytes / MB:.0f} MB; "
-                    + ", ".join(f"{k} {v:.2f} s" for k, v in d.phases.items())
-                )
+            for backend, workers in settings:
+                label = f"drain-{backend}-{i}" + ("" if workers is None else f"-w{workers}")
+                d = self._drain(backend, mail, label, f"{i}/{plan.runs}", workers)
+                drains.setdefault((backend, workers), []).append(d)
         limit: Measurement | None = None
         if runs:
             self.add(
@@ -146,9 +182,10 @@ class Bench:
             )
         if "drain" in plan.groups:
             for backend in plan.backends:
-                self._drain_measurements(backend, drains[backend], limit)
+                variants = {w: drains[(backend, w)] for w in WORKERS}
+                self._drain_measurements(backend, drains[(backend, None)], variants, limit)
         if "memory" in plan.groups:
-            sqlite_runs = drains["sqlite"]
+            sqlite_runs = drains[("sqlite", None)]
             self.add(
                 Measurement(
                     "memory.backlog",
@@ -161,38 +198,75 @@ class Bench:
             )
 
     def _drain_measurements(
-        self, backend: str, runs: list[drain.DrainRun], limit: Measurement | None
+        self,
+        backend: str,
+        runs: list[drain.DrainRun],
+        variants: dict[int, list[drain.DrainRun]],
+        limit: Measurement | None,
     ) -> None:
+        name = NAMES[backend]
         share = DRAIN_TARGETS[backend]
         target = None
         if limit is not None:
             target = Target(">=", share, f">= {share:.2f} x limit", limit.median)
-        details = {
-            "seconds": [d.process.seconds for d in runs],
-            "intake_seconds": [d.intake_seconds for d in runs],
-            "cpu_seconds": [d.process.cpu_seconds for d in runs],
-            "peak_rss_mb": [d.process.peak_rss_bytes / MB for d in runs],
-            "acks_sent": [d.acks_sent for d in runs],
-            "phases_seconds": [d.phases for d in runs],
-        }
         self.add(
             Measurement(
                 f"drain.{backend}.rate",
-                f"backlog drain, run --once, {NAMES[backend]}",
+                f"backlog drain, run --once, {name}",
                 "msg/s",
                 [d.rate for d in runs],
                 target,
-                note="whole process: start, intake, SLA scan, acks sent, exit",
-                details=details,
+                note=(
+                    "whole process: start, intake, SLA scan, acks sent, exit; "
+                    f"default [intake] workers ({os.cpu_count()} CPUs)"
+                ),
+                details=_drain_details(runs),
             )
         )
         self.add(
             Measurement(
                 f"drain.{backend}.intake_rate",
-                f"  intake pass alone, {NAMES[backend]}",
+                f"  intake pass alone, {name}",
                 "msg/s",
                 [d.intake_rate for d in runs],
                 note="from the summary run --once prints; no target",
+            )
+        )
+        for workers, series in variants.items():
+            self.add(
+                Measurement(
+                    f"drain.{backend}.workers_{workers}.rate",
+                    f"  backlog drain, workers = {workers}, {name}",
+                    "msg/s",
+                    [d.rate for d in series],
+                    note=f"as above, with [intake] workers = {workers}; no target",
+                    details=_drain_details(series),
+                )
+            )
+        counted = [d.statements_per_message for d in runs]
+        if any(c is None for c in counted):
+            say(f"no SQL statement count from the {name} drain: its engine module lacks the hook")
+            return
+        self.add(
+            Measurement(
+                f"drain.{backend}.statements_per_message",
+                f"SQL statements per message, drain, {name}",
+                "stmt/msg",
+                [c for c in counted if c is not None],
+                Target(
+                    "<=",
+                    1.0,
+                    f"<= {STATEMENTS_PER_MESSAGE:g} per message",
+                    STATEMENTS_PER_MESSAGE,
+                ),
+                note="whole run --once process, default workers; an executemany counts once",
+                details={
+                    "statements": [d.statements for d in runs],
+                    **{
+                        f"workers_{w}": [d.statements_per_message for d in series]
+                        for w, series in variants.items()
+                    },
+                },
             )
         )
 
@@ -323,6 +397,63 @@ class Bench:
                     )
                 )
 
+    # --- 6: scale ------------------------------------------------------------------------
+
+    def scale(self) -> None:
+        """The base backlog and one ten times larger (by default), drained in turn; the
+        large one's account is emptied after each run, as it is half a gigabyte."""
+        plan = self.plan
+        assert self.mail is not None
+        base, big = plan.messages, plan.scale_messages
+        large = self.spool(big, "scale")
+        for backend in plan.backends:
+            bases: list[drain.DrainRun] = []
+            scaled: list[drain.DrainRun] = []
+            for i in range(1, plan.runs + 1):
+                progress = f"{i}/{plan.runs}"
+                bases.append(self._drain(backend, self.mail, f"scale-{backend}-{i}-base", progress))
+                scaled.append(
+                    self._drain(backend, large, f"scale-{backend}-{i}", progress, free_mail=True)
+                )
+            name = NAMES[backend]
+            reference = self.add(
+                Measurement(
+                    f"scale.{backend}.base_rate",
+                    f"backlog drain, {base:,} messages, {name}",
+                    "msg/s",
+                    [d.rate for d in bases],
+                    note="the reference of the next row, drained in turn with it",
+                    details=_drain_details(bases),
+                )
+            )
+            self.add(
+                Measurement(
+                    f"scale.{backend}.rate",
+                    f"backlog drain, {big:,} messages, {name}",
+                    "msg/s",
+                    [d.rate for d in scaled],
+                    Target(
+                        ">=",
+                        SCALE_SHARE,
+                        f">= {SCALE_SHARE:.2f} x {base:,}-message rate",
+                        reference.median,
+                    ),
+                    note="whole process, as the drain rows",
+                    details=_drain_details(scaled),
+                )
+            )
+            self.add(
+                Measurement(
+                    f"scale.{backend}.peak_rss",
+                    f"peak RSS, run --once, {big:,} messages, {name}",
+                    "MB",
+                    [d.process.peak_rss_bytes / MB for d in scaled],
+                    Target("<", 1.0, f"< {SCALE_RSS_MB:.0f} MB", SCALE_RSS_MB),
+                    note="wait4's ru_maxrss of the process",
+                )
+            )
+        large.path.unlink()
+
     # --- profiles ------------------------------------------------------------------------
 
     def profile(self, directory: Path) -> None:
@@ -331,9 +462,23 @@ class Bench:
         for backend in self.plan.backends:
             output = directory / f"drain-{backend}.raw.txt"
             say(f"profiling the {NAMES[backend]} drain with py-spy into {output}")
-            drain.profile_drain(self.env, backend, self.mail.messages, output)
+            drain.profile_drain(self.env, backend, self.mail, output)
             profile = summarize(output)
             text = profile.render(f"run --once, {NAMES[backend]}, {len(self.mail)} messages")
             (directory / f"drain-{backend}.top.txt").write_text(text + "\n", encoding="utf-8")
             self.profiles[backend] = {"raw": str(output), **profile.as_dict()}
             print(text, file=sys.stderr)
+
+
+def _drain_details(runs: list[drain.DrainRun]) -> dict[str, Any]:
+    return {
+        "messages": runs[0].messages,
+        "workers": runs[0].workers,
+        "seconds": [d.process.seconds for d in runs],
+        "intake_seconds": [d.intake_seconds for d in runs],
+        "cpu_seconds": [d.process.cpu_seconds for d in runs],
+        "peak_rss_mb": [d.process.peak_rss_bytes / MB for d in runs],
+        "acks_sent": [d.acks_sent for d in runs],
+        "sql_statements": [d.statements for d in runs],
+        "phases_seconds": [d.phases for d in runs],
+    }

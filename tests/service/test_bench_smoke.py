@@ -1,4 +1,5 @@
-"""The benchmark still works: ``python -m bench --quick`` end to end, as a developer runs it.
+"""The benchmark still works: ``python -m bench --quick`` end to end, as a developer runs it,
+and its scale group on a tiny pair of backlogs.
 
 Only that every figure is there and is a positive number; the targets are for the full
 benchmark on a quiet machine, never asserted here.
@@ -35,32 +36,30 @@ def expected_names(backends: list[str]) -> set[str]:
     }
     for backend in backends:
         names |= {f"drain.{backend}.rate", f"drain.{backend}.intake_rate"}
+        names |= {f"drain.{backend}.workers_1.rate", f"drain.{backend}.workers_2.rate"}
+        names |= {f"drain.{backend}.statements_per_message"}
         names |= {f"sla.{backend}.1000", f"sla.{backend}.10000", f"sla.{backend}.growth"}
     return names
 
 
-@pytest.mark.slow
-def test_quick_benchmark_reports_every_figure(tmp_path):
+def run_bench(tmp_path: Path, *args: str, timeout: float) -> dict:
     if os.environ.get("DISCLOSURE_INBOX_SKIP_DOVECOT", "") == "1":
         pytest.skip("DISCLOSURE_INBOX_SKIP_DOVECOT=1")
     if not dovecot_installed():
         pytest.fail("dovecot is not installed: run scripts/setup", pytrace=False)
     out = tmp_path / "bench.json"
-    command = [sys.executable, "-m", "bench", "--quick", "--json", str(out)]
-    if SQLITE_ONLY:
-        command.append("--skip-postgres")
+    command = [sys.executable, "-m", "bench", "--quick", "--json", str(out), *args]
     done = subprocess.run(
-        command, cwd=REPO, capture_output=True, text=True, timeout=120, check=False
+        command, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False
     )
     assert done.returncode == 0, done.stderr[-4000:]
     assert "measurement" in done.stdout and "verdict" in done.stdout  # the table's header
+    return json.loads(out.read_text(encoding="utf-8"))
 
-    document = json.loads(out.read_text(encoding="utf-8"))
-    backends = ["sqlite"] if SQLITE_ONLY else ["sqlite", "postgresql"]
-    assert document["parameters"]["backends"] == backends
-    assert document["machine"]["cpu_count"] >= 1
+
+def assert_figures(document: dict, names: set[str]) -> None:
     measurements = {m["name"]: m for m in document["measurements"]}
-    assert set(measurements) == expected_names(backends)
+    assert set(measurements) == names
     for name, m in measurements.items():
         for key in ("median", "min", "max"):
             value = m[key]
@@ -68,3 +67,24 @@ def test_quick_benchmark_reports_every_figure(tmp_path):
             assert value > 0, (name, key, value)
         assert m["min"] <= m["median"] <= m["max"], name
         assert m["verdict"] in (None, "met", "missed"), name
+
+
+@pytest.mark.slow
+def test_quick_benchmark_reports_every_figure(tmp_path):
+    document = run_bench(tmp_path, *(["--skip-postgres"] if SQLITE_ONLY else []), timeout=150)
+    backends = ["sqlite"] if SQLITE_ONLY else ["sqlite", "postgresql"]
+    assert document["parameters"]["backends"] == backends
+    assert document["machine"]["cpu_count"] >= 1
+    assert_figures(document, expected_names(backends))
+
+
+@pytest.mark.slow
+def test_scale_group_compares_two_backlogs(tmp_path):
+    scale = ["--only", "scale", "--skip-postgres", "--messages", "5", "--scale-messages", "20"]
+    document = run_bench(tmp_path, *scale, timeout=60)
+    assert document["parameters"]["scale_messages"] == 20
+    assert_figures(
+        document, {"scale.sqlite.base_rate", "scale.sqlite.rate", "scale.sqlite.peak_rss"}
+    )
+    rate = next(m for m in document["measurements"] if m["name"] == "scale.sqlite.rate")
+    assert rate["details"]["messages"] == 20 and rate["target"]["bound"] == 0.9
