@@ -1,0 +1,293 @@
+"""Intake through the real service code with the mailbox in memory: no Dovecot, so each case
+runs in well under a second or two, on SQLite and PostgreSQL.
+
+The mailbox is swapped at the port only: `MemoryApp` is the real composition root whose
+``open_mailbox`` hands out a session on a `MemoryMailbox`. Everything else (store, blobs,
+templates, the outbox and the SMTP sink it sends to) is what ``run --once`` uses. The tests
+look at what a user sees: rows in the store, flags in the mailbox, mail at the SMTP sink.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from disclosure_inbox.adapters.db.engine import upgrade
+from disclosure_inbox.adapters.db.store import Store
+from disclosure_inbox.config import load_settings
+from disclosure_inbox.domain.model import RawMessage
+from disclosure_inbox.ports import Mailbox
+from disclosure_inbox.service.app import App, run_cycle
+from disclosure_inbox.testing.config import local_deployment, write_config
+from disclosure_inbox.testing.mailgen import Generated, generate, simple
+from disclosure_inbox.testing.memory_mailbox import MemoryMailbox
+from disclosure_inbox.testing.smtp_sink import SmtpSink
+
+PROCESSED = "$Processed"
+NOW = datetime(2026, 7, 1, 14, 0, tzinfo=UTC)
+
+
+class FixedClock:
+    def now(self) -> datetime:
+        return NOW
+
+
+@dataclass
+class MemoryApp(App):
+    """The composition root with its mailbox in memory; each pass opens a session of its own
+    and closes it, as with IMAP."""
+
+    mail: MemoryMailbox = field(default_factory=MemoryMailbox)
+
+    def open_mailbox(self) -> Mailbox:
+        return self.mail.connect()
+
+
+@dataclass(frozen=True)
+class NoImapServer:
+    """[imap] must be valid, but nothing connects to it: the mailbox is in memory."""
+
+    host: str = "127.0.0.1"
+    port: int = 1
+    user: str = "nobody"
+    password: str = "unused"
+
+
+@pytest.fixture
+def make_app(smtp_sink: SmtpSink, database_url: str, tmp_path: Path) -> Callable[..., MemoryApp]:
+    """A migrated store and an App on it; keyword arguments override config sections."""
+
+    def make(**overrides: dict[str, Any]) -> MemoryApp:
+        sections = local_deployment(
+            NoImapServer(),  # type: ignore[arg-type]
+            smtp_sink,
+            database_url,
+            tmp_path / "var",
+            {"intake": {"workers": 1}, **overrides},  # parsing in-process: no pool to start
+        )
+        settings = load_settings(str(write_config(tmp_path / "config.toml", sections)))
+        app = MemoryApp.build(settings, clock=FixedClock())
+        upgrade(app.store.engine)
+        return app
+
+    return make
+
+
+def intake_pass(app: App) -> None:
+    """One intake pass over a fresh session, as ``run_intake`` makes it."""
+    mailbox = app.open_mailbox()
+    try:
+        app.intake().run(mailbox, NOW)
+    finally:
+        mailbox.close()
+
+
+def counts(app: App) -> dict[str, int]:
+    with app.store.reading() as session:
+        return Store.counts(session)
+
+
+def located(app: App) -> list[int]:
+    """The INBOX UIDs the store has committed a location for, one entry per location."""
+    with app.store.engine.connect() as conn:
+        rows = conn.execute(text("SELECT uid FROM message_locations WHERE mailbox = 'INBOX'"))
+        return sorted(uid for (uid,) in rows)
+
+
+def flagged(mail: MemoryMailbox, folder: str = "INBOX") -> list[int]:
+    return [uid for uid in mail.uids(folder) if PROCESSED in mail.flags(uid, folder)]
+
+
+def deliver(app: MemoryApp, raws: Iterable[bytes]) -> list[int]:
+    return [app.mail.append(raw) for raw in raws]
+
+
+def reports_from_distinct_senders(n: int) -> list[bytes]:
+    # One domain each: the per-domain acknowledgement limit must not be what is measured.
+    return [simple(f"finding {i}", sender=f"Reporter {i} <r{i}@lab{i}.example>") for i in range(n)]
+
+
+class CommitWitness(MemoryMailbox):
+    """Notes every UID that is flagged before the store has committed its location, seen from a
+    connection of its own, which sees only committed rows."""
+
+    app: App
+    early: list[int]
+
+    def add_flag(self, uids: Iterable[int], flag: str) -> None:
+        uids = list(uids)
+        self.early.extend(sorted(set(uids) - set(located(self.app))))
+        super().add_flag(uids, flag)
+
+
+class Vanishing(MemoryMailbox):
+    """Expunges ``victims`` just before the first call of ``before`` (sizes or fetch), as when
+    another client deletes mail between the search and that call."""
+
+    victims: list[int]
+    before: str
+
+    def _vanish(self, call: str) -> None:
+        if call == self.before:
+            for uid in self.victims:
+                self.expunge(uid)
+            self.victims.clear()
+
+    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        self._vanish("sizes")
+        return super().sizes(uids)
+
+    def fetch(self, uids: Sequence[int]) -> Iterator[RawMessage]:
+        self._vanish("fetch")
+        return super().fetch(uids)
+
+
+# -- the tests --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def backlog() -> list[Generated]:
+    return list(generate(200, seed=7, large_every=0))
+
+
+def test_a_backlog_is_stored_once_and_flagged_only_after_its_commit(
+    make_app: Callable[..., MemoryApp], backlog: list[Generated]
+) -> None:
+    app = make_app(imap={"batch_size": 50})
+    witness = app.mail = CommitWitness()
+    witness.app, witness.early = app, []
+    for g in backlog:
+        witness.append(g.raw, g.internaldate)
+
+    intake_pass(app)
+
+    stored = counts(app)
+    assert stored["messages"] == 200
+    assert stored["followups"] == sum(g.kind == "reply" for g in backlog)
+    assert stored["reports"] + stored["followups"] + stored["quarantined"] == 200
+    assert located(app) == list(range(1, 201))
+    assert flagged(witness) == list(range(1, 201))
+    assert witness.early == []
+    assert all("\\Seen" not in witness.flags(uid) for uid in witness.uids())
+
+    intake_pass(app)
+    assert counts(app) == stored
+    assert located(app) == list(range(1, 201))
+
+
+def test_a_uidvalidity_change_rescans_without_duplicates(
+    make_app: Callable[..., MemoryApp],
+) -> None:
+    app = make_app()
+    first = [g.raw for g in generate(30, seed=5, large_every=0)]
+    deliver(app, first)
+    intake_pass(app)
+    before = counts(app)
+
+    app.mail.recreate("INBOX")  # restored from backup: the old mail under new UIDs, and more
+    deliver(app, [*first, simple("new after the restore")])
+    intake_pass(app)
+
+    after = counts(app)
+    assert after["messages"] == before["messages"] + 1
+    assert after["reports"] == before["reports"] + 1
+    assert flagged(app.mail) == list(range(1, 32))
+    intake_pass(app)
+    assert counts(app) == after
+
+
+@pytest.mark.parametrize("before", ["sizes", "fetch"])
+def test_a_message_expunged_after_the_search_is_skipped(
+    make_app: Callable[..., MemoryApp], smtp_sink: SmtpSink, before: str
+) -> None:
+    app = make_app()
+    vanishing = app.mail = Vanishing()
+    vanishing.victims, vanishing.before = [3], before
+    deliver(app, reports_from_distinct_senders(5))
+
+    result = run_cycle(app)
+
+    assert result.errors == []
+    assert counts(app)["messages"] == 4
+    assert located(app) == [1, 2, 4, 5]
+    assert flagged(vanishing) == vanishing.uids() == [1, 2, 4, 5]
+    assert sorted(m.rcpt_tos[0] for m in smtp_sink.messages) == sorted(
+        f"r{i}@lab{i}.example" for i in (0, 1, 3, 4)
+    )
+    assert run_cycle(app).errors == []
+    assert counts(app)["messages"] == 4
+
+
+def test_a_resend_under_a_new_uid_is_a_duplicate(
+    make_app: Callable[..., MemoryApp], smtp_sink: SmtpSink
+) -> None:
+    app = make_app()
+    ada = "Ada Researcher <ada@example.org>"
+    original = simple("XSS in search", sender=ada, message_id="<xss-1@example.org>")
+    deliver(app, [original])
+    assert run_cycle(app).errors == []
+    assert [m.rcpt_tos for m in smtp_sink.messages] == [("ada@example.org",)]
+
+    # The same bytes again, and a resend with the same Message-ID and sender but new words.
+    again = simple("XSS in search", "Resent.\n", sender=ada, message_id="<xss-1@example.org>")
+    deliver(app, [original, again])
+    assert run_cycle(app).errors == []
+
+    stored = counts(app)
+    assert (stored["messages"], stored["reports"], stored["outbox_sent"]) == (1, 1, 1)
+    assert located(app) == [1, 2, 3]
+    assert flagged(app.mail) == [1, 2, 3]
+    assert len(smtp_sink.messages) == 1  # no second acknowledgement
+
+
+@pytest.mark.parametrize(
+    ("call", "after"),
+    [("connect", 0), ("fetch", 1), ("add_flag", 0)],
+    ids=["at-connect", "second-fetch", "first-flag"],
+)
+def test_an_outage_mid_pass_loses_and_doubles_nothing(
+    make_app: Callable[..., MemoryApp], smtp_sink: SmtpSink, call: str, after: int
+) -> None:
+    app = make_app(imap={"batch_size": 10})
+    deliver(app, reports_from_distinct_senders(30))
+    app.mail.fail_next(1, on=call, after=after)
+
+    first = run_cycle(app)
+
+    assert [e.split(":")[0] for e in first.errors] == ["intake"]
+    assert set(flagged(app.mail)) <= set(located(app))  # nothing flagged that is not stored
+    assert len(smtp_sink.messages) == counts(app)["reports"]
+
+    assert run_cycle(app).errors == []
+    stored = counts(app)
+    assert (stored["messages"], stored["reports"], stored["outbox_sent"]) == (30, 30, 30)
+    assert located(app) == flagged(app.mail) == list(range(1, 31))
+    assert sorted(m.rcpt_tos[0] for m in smtp_sink.messages) == sorted(
+        f"r{i}@lab{i}.example" for i in range(30)
+    )
+
+
+def test_quarantine_copies_and_processed_moves_and_nothing_is_deleted(
+    make_app: Callable[..., MemoryApp],
+) -> None:
+    app = make_app(
+        storage={"max_message_bytes": 2048},
+        imap={"quarantine_folder": "Quarantine", "processed_folder": "Processed"},
+    )
+    deliver(app, [simple("one"), simple("huge", body="B" * 10_000), simple("three")])
+
+    intake_pass(app)
+
+    stored = counts(app)
+    assert (stored["messages"], stored["reports"], stored["quarantined"]) == (3, 2, 1)
+    assert app.mail.uids("INBOX") == []
+    assert flagged(app.mail, "Processed") == [1, 2, 3]
+    assert app.mail.uids("Quarantine") == [1]
+    intake_pass(app)
+    assert counts(app) == stored
