@@ -8,9 +8,11 @@ test hooks, so these tests also show that the hooks mean what they say.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 import pytest
 from imapclient import DELETED
@@ -26,7 +28,7 @@ from disclosure_inbox.testing.memory_mailbox import MemoryMailbox
 
 FLAG = "$Processed"
 WHEN = datetime(2026, 3, 2, 9, 15, 30, tzinfo=UTC)
-MINUS_5, PLUS_9 = timezone(timedelta(hours=-5)), timezone(timedelta(hours=9))
+MINUS_5 = timezone(timedelta(hours=-5))
 
 
 class Side(Protocol):
@@ -165,11 +167,11 @@ def test_sizes_and_fetch_give_the_bytes_exactly_without_marking_them_read(side: 
     bare_lf = b"From: Ada <ada@example.org>\nSubject: bare LF\n\nline one\nline two\n"
     odd_ends = b"From: ada@example.org\r\nSubject: odd\r\n\r\nbare\rCR, no final newline"
     microseconds = datetime(2025, 12, 31, 23, 59, 59, 999_999, tzinfo=MINUS_5)
-    # (sent, as the server keeps it, INTERNALDATE): a bare LF becomes CRLF.
+    # (sent, as the server keeps it, INTERNALDATE): a bare LF becomes CRLF; a zone, its offset.
     cases = [
         (with_attachment, with_attachment, WHEN),
         (bare_lf, bare_lf.replace(b"\n", b"\r\n"), microseconds),
-        (odd_ends, odd_ends, datetime(2026, 1, 1, 8, 0, 1, tzinfo=PLUS_9)),
+        (odd_ends, odd_ends, datetime(2026, 1, 1, 8, 0, 1, tzinfo=ZoneInfo("Asia/Tokyo"))),
     ]
     uids = [side.append(sent, date) for sent, _, date in cases]
     mailbox = side.open()
@@ -180,7 +182,9 @@ def test_sizes_and_fetch_give_the_bytes_exactly_without_marking_them_read(side: 
     ]
 
     assert mailbox.sizes([*uids, 99]) == {m.uid: m.size for m in expected}
-    assert list(mailbox.fetch([3, 1, 99, 2, 1])) == expected  # in UID order, each once
+    fetched = list(mailbox.fetch([3, 1, 99, 2, 1]))
+    assert fetched == expected  # in UID order, each once
+    assert pickle.loads(pickle.dumps(fetched)) == expected  # fit to travel to a parse worker
     assert list(mailbox.fetch([])) == []
     assert [side.flags(uid) for uid in uids] == [frozenset()] * 3  # no \Seen
 

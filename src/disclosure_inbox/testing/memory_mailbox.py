@@ -3,10 +3,10 @@
 `MemoryMailbox` does what the Dovecot adapter does for everything intake relies on; one
 contract (tests/adapters/test_memory_mailbox.py) runs against both. Folders hold RFC 5322
 bytes (a bare LF becomes CRLF, as Dovecot gives it back), UIDs ascend per folder and are
-never reused, each folder has a UIDVALIDITY, INTERNALDATE is kept to the second, fetching
-never sets ``\\Seen``, and UIDs expunged meanwhile are left out without a word. COPY keeps
-flags and dates; a move is a copy and an expunge from the source, as IMAP MOVE (which
-Dovecot offers) does. Nothing else removes mail.
+never reused, each folder has a UIDVALIDITY, INTERNALDATE keeps the second and the offset,
+fetching never sets ``\\Seen``, and UIDs expunged meanwhile are left out without a word.
+COPY keeps flags and dates; a move is a copy and an expunge from the source, as IMAP MOVE
+(which Dovecot offers) does. Nothing else removes mail.
 
 Each object is one session, as an `ImapMailbox` is one connection: it selects first, and
 after `close()` every call fails. `connect()` opens another session on the same mail.
@@ -24,7 +24,7 @@ import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timezone
 
 from disclosure_inbox.domain.errors import MailboxUnavailable
 from disclosure_inbox.domain.model import RawMessage
@@ -197,9 +197,12 @@ class MemoryMailbox:
     ) -> int:
         """Deliver ``raw`` to ``folder`` (made if missing); return its UID."""
         date = internaldate or self._server.default_internaldate
-        if date.tzinfo is None:
+        offset = date.utcoffset()
+        if offset is None:
             raise ValueError("INTERNALDATE must be timezone-aware")
-        mail = _Mail(_BARE_LF.sub(b"\r\n", raw), date.replace(microsecond=0), set(flags))
+        # A server keeps the second and the offset, not the zone; a plain offset also pickles.
+        date = date.replace(microsecond=0, tzinfo=timezone(offset))
+        mail = _Mail(_BARE_LF.sub(b"\r\n", raw), date, set(flags))
         with self._server.lock:
             return self._server.folder(folder, create=True).add(mail)
 
