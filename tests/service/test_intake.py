@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from disclosure_inbox.service.acks import Acknowledger
 from disclosure_inbox.service.intake import Intake
 from disclosure_inbox.testing.mailgen import generate, simple
 
@@ -119,13 +120,17 @@ def test_oversized_message_is_stored_raw_and_quarantined(make_deployment):
 
 
 def test_a_failing_message_is_retried_then_quarantined_and_the_queue_goes_on(deployment):
-    def explode(session, message, report, parsed, is_new, now, quoted=()):
-        if parsed.subject == "boom":
-            raise RuntimeError("a bug in a later stage")
+    class Explode(Acknowledger):
+        """A planner with a bug that only one message meets."""
+
+        def plan(self, writes, found, now):
+            if any(d.incoming.parsed.subject == "boom" for d in writes.decisions):
+                raise RuntimeError("a bug in a later stage")
+            super().plan(writes, found, now)
 
     deployment.account.append([simple("first"), simple("boom"), simple("third")])
     app = deployment.app()
-    intake = Intake(app.settings, app.store, app.blobs, on_message=explode)
+    intake = Intake(app.settings, app.store, app.parser(), Explode(app.settings, app.renderer))
     for attempt in (1, 2):
         mailbox = app.open_mailbox()
         result = intake.run(mailbox, deployment.clock.now())

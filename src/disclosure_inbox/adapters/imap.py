@@ -10,7 +10,7 @@ import contextlib
 import logging
 import ssl
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timezone
 from typing import Any
 
 import imapclient
@@ -35,8 +35,13 @@ def tls_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
 
 
 def _internaldate(value: Any) -> datetime:
+    """Aware, with a plain ``timezone`` offset: imapclient's own ``FixedOffset`` cannot be
+    pickled, and the message travels to a parse worker."""
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        offset = value.utcoffset()
+        if offset is None:
+            return value.replace(tzinfo=UTC)
+        return value.replace(tzinfo=timezone(offset))
     raise MailboxUnavailable(f"server sent no usable INTERNALDATE: {value!r}")
 
 

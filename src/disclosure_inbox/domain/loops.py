@@ -100,6 +100,10 @@ class LoopContext:
 class Rule:
     name: str  # stable, kebab-case: stored in the audit trail
     check: Callable[[LoopContext], str | None]
+    # The message was written by a machine, not a person: such a "report" gets no
+    # acknowledgement clock (nobody owes a bounce an answer). Mail from staff, an address we
+    # cannot reply to, or one held back by a rate limit is still a person's report.
+    machine: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,7 @@ class Verdict:
     allowed: bool
     rule: str | None  # the first rule that fired; None when allowed
     reason: str | None
+    machine: bool = False  # the rule that fired marks machine mail (see ``Rule``)
 
 
 def _quote(value: str) -> str:
@@ -305,35 +310,35 @@ def rate_limit_global(ctx: LoopContext) -> str | None:
 RULES: tuple[Rule, ...] = (
     # Our own outgoing mail carries this header; seeing it inbound means a forward, an
     # alias or another autoresponder sent it back: the surest sign of a loop.
-    Rule("own-loop-marker", own_loop_marker),
+    Rule("own-loop-marker", own_loop_marker, machine=True),
     # A Message-ID in our domain was minted by us (the message itself came back, e.g. via a
     # list or a misconfigured forward), even if a relay dropped our loop marker.
-    Rule("own-message-id", own_message_id),
+    Rule("own-message-id", own_message_id, machine=True),
     # Mail from our mailbox or our SMTP From address: answering it would answer ourselves.
-    Rule("own-address", own_address),
+    Rule("own-address", own_address, machine=True),
     # RFC 3834 section 2: never respond to bounces. MAILER-DAEMON and postmaster are the
     # conventional senders of non-delivery reports; an empty From or a null envelope sender
     # (Return-Path: <>) leaves nobody to answer, or only a bounce handler.
-    Rule("mailer-daemon", mailer_daemon),
+    Rule("mailer-daemon", mailer_daemon, machine=True),
     # RFC 3464 delivery status notifications inside an RFC 6522 multipart/report (which also
     # carries RFC 8098 read receipts and RFC 5965 abuse reports): machine-generated reports.
-    Rule("delivery-report", delivery_report),
+    Rule("delivery-report", delivery_report, machine=True),
     # RFC 3834 section 5: Auto-Submitted with any value but "no" marks mail sent by a
     # machine (auto-generated, auto-replied, auto-notified, ...).
-    Rule("auto-submitted", auto_submitted),
+    Rule("auto-submitted", auto_submitted, machine=True),
     # Vendor markers for autoresponders that do not set Auto-Submitted: Gmail's vacation
     # responder sends "X-Autoreply: yes"; cPanel and BoxTrapper send X-Autorespond.
-    Rule("auto-reply-headers", auto_reply_headers),
+    Rule("auto-reply-headers", auto_reply_headers, machine=True),
     # Microsoft's X-Auto-Response-Suppress ([MS-OXCMAIL] 2.1.3.2.20): All, AutoReply (auto
     # replies other than out-of-office) or DR (delivery reports) ask for no automatic answer.
-    Rule("auto-response-suppress", auto_response_suppress),
+    Rule("auto-response-suppress", auto_response_suppress, machine=True),
     # RFC 3834 section 2 (after RFC 2076): Precedence bulk, junk or list is mass mail;
     # auto_reply is what cPanel-style responders use for their own replies. "list" from one
     # of our own lists ([loops] own_list_ids, by RFC 2919 List-Id) is how reports arrive.
-    Rule("precedence", precedence),
+    Rule("precedence", precedence, machine=True),
     # RFC 2919 List-Id and RFC 2369 List-Unsubscribe: a list or newsletter, where an
     # acknowledgement would go to every subscriber or to a robot; not our own lists.
-    Rule("list-headers", list_headers),
+    Rule("list-headers", list_headers, machine=True),
     # Staff write to the mailbox to add notes or forward reports; they need no receipt.
     Rule("staff-address", staff_address),
     # Caps that bound the damage of any loop the rules above miss (config [limits]), from
@@ -354,8 +359,15 @@ def evaluate(ctx: LoopContext, rules: tuple[Rule, ...] = RULES) -> Verdict:
     for rule in rules:
         reason = rule.check(ctx)
         if reason is not None:
-            return Verdict(allowed=False, rule=rule.name, reason=reason)
+            return Verdict(allowed=False, rule=rule.name, reason=reason, machine=rule.machine)
     return ALLOWED
+
+
+def looks_like_bounce(sender_address: str, content_type: str) -> bool:
+    """``is_bounce`` from the two fields it reads, for the parse step (which has no
+    ``LoopContext``: that needs the configuration and the store's counts)."""
+    mime_type = content_type.lower().partition(";")[0].strip()
+    return _is_daemon_address(sender_address.lower()) or mime_type in _DELIVERY_REPORT_TYPES
 
 
 def is_bounce(ctx: LoopContext) -> bool:

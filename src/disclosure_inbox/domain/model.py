@@ -38,6 +38,10 @@ class Outcome(enum.StrEnum):
     REPORT = "report"
     FOLLOWUP = "followup"
     QUARANTINED = "quarantined"
+    # Not stored as a message's outcome: what a pass did with a location.
+    DUPLICATE = "duplicate"  # seen before under another UID or mailbox: only a new location
+    SEEN = "seen"  # stored before, not yet flagged (a crash between commit and flag)
+    FAILED = "failed"  # failed this time; tried again, quarantined after max_attempts
 
 
 @dataclass(frozen=True, slots=True)

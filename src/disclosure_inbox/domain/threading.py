@@ -13,7 +13,7 @@ The rules, in order:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -60,3 +60,23 @@ def decide_thread(
     if mentioned:
         return ThreadDecision(None, "foreign-tag", mentioned)
     return ThreadDecision(None, "new")
+
+
+def resolve_reports(
+    id_reports: Mapping[str, Sequence[tuple[int, str]]], ids: Iterable[str], sender: str
+) -> dict[str, int]:
+    """The report of each of ``ids`` that the store knows, from the (report, sender) of every
+    message filed with that Message-ID. An id that two reports share (a sender reused someone
+    else's) counts only for the report whose message came from ``sender``; if that does not
+    settle it, the id is ignored rather than guessed."""
+    found: dict[str, int] = {}
+    for mid in dict.fromkeys(ids):
+        rows = id_reports.get(mid)
+        if not rows:
+            continue
+        everyone = {rid for rid, _ in rows}
+        own = {rid for rid, address in rows if sender and address == sender}
+        choice = everyone if len(everyone) == 1 else own
+        if len(choice) == 1:
+            found[mid] = next(iter(choice))
+    return found

@@ -21,6 +21,7 @@ from disclosure_inbox.service.acks import Acknowledger
 from disclosure_inbox.service.escalation import Escalator, ScanResult
 from disclosure_inbox.service.intake import Intake, IntakeResult
 from disclosure_inbox.service.outbox import DrainResult, Outbox
+from disclosure_inbox.service.parsing import Parser, ParseSettings
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ class App:
     blobs: FileBlobStore
     renderer: Renderer
     clock: Clock = field(default_factory=SystemClock)
+    _parser: Parser | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> App:
@@ -50,13 +52,36 @@ class App:
     def open_mailbox(self) -> Mailbox:
         return ImapMailbox(self.settings.imap)
 
-    def intake(self) -> Intake:
+    def parser(self) -> Parser:
+        """The parse step, kept for the App's life: its worker pool is started once."""
+        if self._parser is None:
+            s = self.settings
+            self._parser = Parser(
+                ParseSettings(
+                    blob_dir=str(self.blobs.root),
+                    max_message_bytes=s.storage.max_message_bytes,
+                    reference_prefix=s.organization.reference_prefix,
+                    message_id_domain=s.organization.message_id_domain,
+                ),
+                workers=s.intake.worker_count,
+                timeout=s.intake.parse_timeout_seconds,
+            )
+        return self._parser
+
+    def intake(self, after_commit: Callable[[], Any] = lambda: None) -> Intake:
         return Intake(
             self.settings,
             self.store,
-            self.blobs,
-            on_message=Acknowledger(self.settings, self.renderer),
+            self.parser(),
+            Acknowledger(self.settings, self.renderer),
+            after_commit=after_commit,
         )
+
+    def close(self) -> None:
+        """Stop the parse workers; the store's connections go with ``store.engine``."""
+        if self._parser is not None:
+            self._parser.close()
+            self._parser = None
 
     def outbox(self) -> Outbox:
         return Outbox(self.settings, self.store)
@@ -139,7 +164,10 @@ def run_cycle(app: App, *, progress: bool = False) -> CycleResult:
             result.errors.append(f"{name}: {type(exc).__name__}: {exc}")
         return None
 
-    result.intake = step("intake", lambda: run_intake(app, progress=progress)) or result.intake
+    try:
+        result.intake = step("intake", lambda: run_intake(app, progress=progress)) or result.intake
+    finally:
+        app.close()
     result.scan = step("sla", lambda: app.escalator().scan(app.clock.now()))
     result.outbox = step("outbox", lambda: asyncio.run(app.outbox().drain(app.clock)))
     return result

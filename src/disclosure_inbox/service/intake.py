@@ -1,47 +1,56 @@
-"""Intake: every message in the mailbox into the store, exactly once.
+"""Intake: every message in the mailbox into the store, exactly once, a batch at a time.
 
-One pass: select the mailbox, compare UIDVALIDITY with what we remember, list what is pending
-(UIDs above the highest processed one, plus any message not yet flagged), fetch in batches
-bounded by count and bytes, and store each message in its own transaction together with its
-location (mailbox, UIDVALIDITY, UID). Only after the commit is the message flagged on the
-server, so a crash anywhere leaves either nothing (the message is fetched again) or a stored
-message whose location is known (it is only flagged). A message seen again under another UID
-is recognised by the sha256 of its bytes or by its Message-ID and sender, and gets only a new
-location.
+One pass selects the mailbox, compares UIDVALIDITY with what the store remembers, lists what
+is pending (UIDs above the highest processed one, plus any message not yet flagged) and takes
+it in batches bounded by count and bytes. Each batch goes read, decide, write:
+
+- *read*: fetch the batch; parse it (``parsing``: in worker processes when that pays; the raw
+  bytes and attachments are made durable there); then one bulk look-up (``messages.look_up``)
+  of everything the decisions need: known hashes, Message-IDs and senders, the reports named
+  by In-Reply-To, References and subject tags, the year's reference numbers, the
+  acknowledgement counts for the rate limits, our own Message-IDs quoted by bounces;
+- *decide*: ``domain.intake.decide_batch`` turns each message into a typed decision
+  (duplicate, quarantine with its rule, follow-up with its thread rule, new report), and the
+  ``Acknowledger`` plans each new report's clock and answer;
+- *write*: ``messages.apply`` writes the whole batch with multi-row INSERTs in one
+  transaction, together with each message's location (mailbox, UIDVALIDITY, UID).
+
+Only after the commit are the messages flagged on the server, so a crash anywhere leaves
+either nothing (the batch is fetched again) or stored messages whose locations are known
+(they are only flagged). If writing the batch fails for a reason of its own (not the
+database being away), it is done again message by message, each in a transaction of its own,
+so that only the message at fault fails; a message that keeps failing is quarantined after
+``[imap] max_attempts``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
-
-from disclosure_inbox.adapters.db.models import (
-    AttachmentRow,
-    IntakeFailure,
-    MailboxState,
-    Message,
-    MessageLocation,
-    Report,
-)
+from disclosure_inbox.adapters.db import mailbox as mailbox_rows
+from disclosure_inbox.adapters.db import messages
 from disclosure_inbox.adapters.db.store import Store
-from disclosure_inbox.adapters.parse import parse_headers_only, parse_message
 from disclosure_inbox.config import Settings
-from disclosure_inbox.domain import loops
 from disclosure_inbox.domain.errors import StoreUnavailable, TransientError
-from disclosure_inbox.domain.mail_ids import our_message_ids
-from disclosure_inbox.domain.model import Direction, Outcome, ParsedMessage, RawMessage, Status
-from disclosure_inbox.domain.refs import format_ref, refs_in_subject
-from disclosure_inbox.domain.threading import decide_thread
-from disclosure_inbox.ports import BlobStore, Mailbox
-from disclosure_inbox.service.acks import loop_context
+from disclosure_inbox.domain.intake import (
+    Decision,
+    Found,
+    Incoming,
+    Writes,
+    decide_batch,
+    failed_too_often,
+    lookup_keys,
+    years,
+)
+from disclosure_inbox.domain.model import Outcome, RawMessage
+from disclosure_inbox.ports import Mailbox
+from disclosure_inbox.service.acks import entry
+from disclosure_inbox.service.parsing import EMPTY, ParseFailure, Parser
 
 log = logging.getLogger(__name__)
 
@@ -65,31 +74,36 @@ class IntakeResult:
             f"{self.failed} to retry, {self.seconds:.2f} s"
         )
 
+    def count(self, outcome: Outcome) -> None:
+        match outcome:
+            case Outcome.REPORT:
+                self.messages += 1
+                self.reports += 1
+            case Outcome.FOLLOWUP:
+                self.messages += 1
+                self.followups += 1
+            case Outcome.QUARANTINED:
+                self.messages += 1
+                self.quarantined += 1
+            case Outcome.DUPLICATE:
+                self.duplicates += 1
+            case Outcome.FAILED:
+                self.failed += 1
+
 
 @dataclass(frozen=True)
-class Stored:
-    """What happened to one message: the caller flags ``uid`` when ``flag`` is true."""
+class Done:
+    """What happened to one UID: it is flagged unless it failed, and copied to the
+    quarantine folder when it was quarantined."""
 
     uid: int
-    outcome: str  # report | followup | quarantined | duplicate | seen | failed
-    message_pk: int | None = None
-    report_ref: str | None = None
-    quarantine: bool = False
+    outcome: Outcome
 
 
-class MessageHook(Protocol):
-    """Runs inside the transaction that stores a report or follow-up (acknowledgements)."""
+class Planner(Protocol):
+    """Adds what new reports get (clocks, acknowledgements, audit) to a batch's writes."""
 
-    def __call__(
-        self,
-        session: Session,
-        message: Message,
-        report: Report,
-        parsed: ParsedMessage,
-        is_new_report: bool,
-        now: datetime,
-        quoted_ids: tuple[str, ...] = (),
-    ) -> None: ...
+    def plan(self, writes: Writes, found: Found, now: datetime) -> None: ...
 
 
 def _batches(uids: Sequence[int], sizes: dict[int, int], count: int) -> Iterator[list[int]]:
@@ -113,17 +127,18 @@ class Intake:
         self,
         settings: Settings,
         store: Store,
-        blobs: BlobStore,
+        parser: Parser,
+        planner: Planner,
         *,
-        on_message: MessageHook | None = None,
+        after_commit: Callable[[], Any] = lambda: None,
     ) -> None:
         self.settings = settings
         self.store = store
-        self.blobs = blobs
-        self.on_message = on_message
-        self._seq: dict[int, int] = {}  # year -> last reference number, within one batch
-        self._failing: set[tuple[str, int, int]] = set()  # locations with failed attempts
-        self._highest: dict[tuple[str, int], int] = {}  # stored in this batch, per mailbox
+        self.parser = parser
+        self.planner = planner
+        self.after_commit = after_commit  # e.g. wake the sender: the batch's mail is due
+        org = settings.organization
+        self._prefix, self._tz = org.reference_prefix, org.tz
 
     # --- one pass ------------------------------------------------------------------------
 
@@ -148,399 +163,201 @@ class Intake:
         for batch in _batches(pending, sizes, cfg.batch_size):
             if should_stop():
                 break
-            with self.store.reading() as session:
-                seen = Store.known_uids(session, name, uidvalidity, batch)
+            with self.store.reading() as tx:
+                seen = mailbox_rows.known_uids(tx, name, uidvalidity, batch)
             # Stored before, not yet flagged (a crash between commit and flag): flag only, and
             # copy a quarantined one again in case that copy was what failed.
-            done = [
-                Stored(uid, "seen", quarantine=outcome == Outcome.QUARANTINED)
-                for uid, outcome in seen.items()
-            ]
+            done = [Done(uid, Outcome(outcome)) for uid, outcome in seen.items()]
             # Fetched before the transaction opens: no network wait while holding the store.
             fetched = list(mailbox.fetch([uid for uid in batch if uid not in seen]))
-            done += self.ingest_batch(fetched, now, progress, should_stop)
-            for stored in done:
-                self._count(result, stored)
-            self._after_commit(mailbox, done)
+            done += self.ingest(fetched, now)
+            for d in done:
+                if d.uid not in seen:
+                    result.count(d.outcome)
+            self._flag(mailbox, done)
+            if progress:
+                progress(len(done))
+            self.after_commit()
         result.seconds = time.monotonic() - started
         return result
 
     def _check_uidvalidity(self, name: str, uidvalidity: int, now: datetime) -> int:
-        with self.store.transaction() as session:
-            state = Store.mailbox_state(session, name)
+        with self.store.transaction() as tx:
+            state = mailbox_rows.state(tx, name)
             if state is None:
-                session.add(
-                    MailboxState(name=name, uidvalidity=uidvalidity, last_uid=0, updated_at=now)
-                )
+                mailbox_rows.set_state(tx, name, uidvalidity, 0, now)
                 return 0
-            if state.uidvalidity != uidvalidity:
+            known, last_uid = state
+            if known != uidvalidity:
                 # The mailbox was recreated or restored: every UID is new. Nothing is lost
                 # (all are fetched again) and nothing doubles (sha256 / Message-ID match).
                 log.warning(
                     "UIDVALIDITY of %s changed from %s to %s; rescanning the mailbox",
                     name,
-                    state.uidvalidity,
+                    known,
                     uidvalidity,
                 )
                 Store.audit(
-                    session,
-                    now,
-                    "uidvalidity-changed",
-                    mailbox=name,
-                    old=state.uidvalidity,
-                    new=uidvalidity,
+                    tx, now, "uidvalidity-changed", mailbox=name, old=known, new=uidvalidity
                 )
-                state.uidvalidity, state.last_uid, state.updated_at = uidvalidity, 0, now
-            return state.last_uid
+                mailbox_rows.set_state(tx, name, uidvalidity, 0, now)
+                return 0
+            return last_uid
 
-    def _after_commit(self, mailbox: Mailbox, done: Iterable[Stored]) -> None:
+    def _flag(self, mailbox: Mailbox, done: Sequence[Done]) -> None:
         cfg = self.settings.imap
-        done = list(done)
-        quarantine = [s.uid for s in done if s.quarantine]
+        quarantine = [d.uid for d in done if d.outcome is Outcome.QUARANTINED]
         if quarantine and cfg.quarantine_folder:
             mailbox.copy_to(quarantine, cfg.quarantine_folder)
-        finished = [s.uid for s in done if s.outcome != "failed"]
+        finished = [d.uid for d in done if d.outcome is not Outcome.FAILED]
         mailbox.add_flag(finished, cfg.processed_flag)
         if cfg.processed_folder and finished:
             mailbox.move_to(finished, cfg.processed_folder)
 
-    @staticmethod
-    def _count(result: IntakeResult, stored: Stored) -> None:
-        match stored.outcome:
-            case "report":
-                result.messages += 1
-                result.reports += 1
-            case "followup":
-                result.messages += 1
-                result.followups += 1
-            case "quarantined":
-                result.messages += 1
-                result.quarantined += 1
-            case "duplicate":
-                result.duplicates += 1
-            case "failed":
-                result.failed += 1
+    # --- one batch -----------------------------------------------------------------------
 
-    # --- one message ---------------------------------------------------------------------
-
-    def ingest_batch(
-        self,
-        raws: Iterable[RawMessage],
-        now: datetime,
-        progress: Callable[[int], Any] | None = None,
-        should_stop: Callable[[], bool] = lambda: False,
-    ) -> list[Stored]:
-        """Store a batch in one transaction, each message in a savepoint of its own.
-
-        One commit per batch instead of per message; a message that fails rolls back only its
-        savepoint and is counted as a failed attempt after the commit. Nothing is flagged on
-        the server before that commit, so a crash only means the batch is fetched again.
-        """
-        done: list[Stored] = []
-        failed: list[tuple[RawMessage, Exception]] = []
-        with self.store.transaction() as session:
-            self._seq.clear()
-            self._highest.clear()
-            self._failing = Store.failing(session)
-            for raw in raws:
-                try:
-                    with session.begin_nested():
-                        done.append(self._ingest(session, raw, now))
-                    key = (raw.mailbox, raw.uidvalidity)
-                    self._highest[key] = max(raw.uid, self._highest.get(key, 0))
-                except (TransientError, OperationalError):
-                    raise
-                except OSError as exc:
-                    # The disk, not the message: stop the pass and keep the message's
-                    # attempts for faults that are its own. (A failing template is no reason:
-                    # the acknowledger parks that acknowledgement and the message is stored.)
-                    raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
-                except Exception as exc:
-                    self._seq.clear()  # a rolled-back report may have taken a number
-                    failed.append((raw, exc))
-                if progress:
-                    progress(1)
-                if should_stop():
-                    break
-            self._advance_checkpoints(session, now)
-        done += [self._failed(raw, now, exc) for raw, exc in failed]
+    def ingest(self, raws: Sequence[RawMessage], now: datetime) -> list[Done]:
+        """Store a fetched batch: read, decide, write in one transaction; if that fails for
+        a reason of the batch's own, message by message."""
+        if not raws:
+            return []
+        parsed = self.parser.parse(raws)
+        items = [p for p in parsed if isinstance(p, Incoming)]
+        done = [self._failed(p.raw, p.error, now) for p in parsed if isinstance(p, ParseFailure)]
+        try:
+            return done + self._write(items, now)
+        except (TransientError, OSError) as exc:
+            if isinstance(exc, OSError):  # the disk, not the messages: stop the pass
+                raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            raise
+        except Exception as exc:
+            if len(items) == 1:
+                return done + [self._failed_item(items[0], exc, now)]
+            log.warning("batch of %d failed (%s); storing it message by message", len(items), exc)
+        for item in items:
+            try:
+                done += self._write([item], now)
+            except TransientError:
+                raise
+            except OSError as exc:
+                raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            except Exception as exc:
+                done.append(self._failed_item(item, exc, now))
         return done
 
-    def _ingest(self, session: Session, raw: RawMessage, now: datetime) -> Stored:
-        sha = hashlib.sha256(raw.raw).hexdigest()
-        existing = Store.inbound_by_sha(session, sha)
-        if existing is not None:
-            return self._duplicate(session, raw, sha, existing, now, "same bytes")
-
-        limit = self.settings.storage.max_message_bytes
-        problem: tuple[str, str] | None = None  # (parse outcome, quarantine reason)
-        if raw.size > limit:
-            problem = ("oversized", f"oversized: {raw.size} bytes is over the limit of {limit}")
-            parsed = parse_headers_only(raw.raw)
-        else:
-            try:
-                parsed = parse_message(raw.raw)
-            except Exception as exc:  # both parsers gave up (e.g. nesting past the stack)
-                # Parsing is deterministic: retrying cannot help, so quarantine at once.
-                problem = ("unparseable", f"unparseable: {type(exc).__name__}: {exc}"[:2000])
-                parsed = _headers_or_nothing(raw.raw)
-        if parsed.message_id:
-            existing = Store.inbound_by_message_id(
-                session, parsed.message_id, parsed.sender_address
-            )
-            if existing is not None:
-                return self._duplicate(
-                    session, raw, sha, existing, now, "same Message-ID and sender"
-                )
-
-        self.blobs.put(raw.raw)
-        if problem is not None:
-            outcome, reason = problem
-            return self._quarantine(session, raw, parsed, sha, now, reason, outcome)
-
-        # A bounce quotes the message it returns: our Message-ID there finds the report.
-        quoted = self._quoted_own_ids(parsed, raw.raw)
-        tags = tuple(refs_in_subject(self.settings.organization.reference_prefix, parsed.subject))
-        decision = decide_thread(
-            sender_address=parsed.sender_address,
-            in_reply_to=parsed.in_reply_to,
-            references=parsed.references + quoted,
-            subject_refs=tags,
-            known_message_ids=Store.reports_by_message_ids(
-                session, parsed.in_reply_to + parsed.references + quoted, parsed.sender_address
-            ),
-            tagged_reports=Store.reports_by_ref(session, tags),
-        )
-        if decision.report_id is not None:
-            report = session.get_one(Report, decision.report_id)
-            outcome = Outcome.FOLLOWUP
-        else:
-            report = self._new_report(session, parsed, raw.internaldate, now)
-            outcome = Outcome.REPORT
-        message = self._message_row(raw, parsed, sha, outcome, parsed.parser, now)
-        message.report = report
-        message.thread_rule = decision.rule
-        message.attachments = [
-            AttachmentRow(
-                filename=att.filename,
-                content_type=att.content_type,
-                size=len(att.content),
-                sha256=self.blobs.put(att.content),
-            )
-            for att in parsed.attachments
-        ]
-        session.add(message)
-        self._locate(session, raw, message, sha, now)
-        session.flush()  # one flush for the report, message, attachments and location
-        Store.audit(
-            session,
-            now,
-            "report-created" if outcome == Outcome.REPORT else "followup-added",
-            report_id=report.id,
-            message_pk=message.id,
-            message_id=parsed.message_id,
-            rule=decision.rule,
-            mentioned=list(decision.mentioned_refs),
-        )
-        if outcome == Outcome.FOLLOWUP:
-            report.updated_at = now
-        if self.on_message is not None:
-            self.on_message(
-                session, message, report, parsed, outcome == Outcome.REPORT, now, quoted
-            )
-        log.info("%s %s: %s from %s", report.ref, outcome, parsed.message_id, parsed.sender_address)
-        return Stored(raw.uid, str(outcome), message.id, report.ref)
-
-    def _quoted_own_ids(self, parsed: ParsedMessage, raw: bytes) -> tuple[str, ...]:
-        if not loops.is_bounce(loop_context(self.settings, parsed)):
-            return ()
-        domain = self.settings.organization.message_id_domain
-        return tuple(our_message_ids(raw.decode("latin-1"), domain))
-
-    def _new_report(
-        self, session: Session, parsed: ParsedMessage, received: datetime, now: datetime
-    ) -> Report:
-        org = self.settings.organization
-        year = received.astimezone(org.tz).year
-        if year not in self._seq:
-            self._seq[year] = Store.last_report_seq(session, year)
-        self._seq[year] += 1
-        seq = self._seq[year]
-        report = Report(
-            ref=format_ref(org.reference_prefix, year, seq),
-            year=year,
-            seq=seq,
-            status=Status.NEW,
-            severity=None,
-            reporter_address=parsed.sender_address,
-            reporter_name=parsed.sender_name,
-            subject=parsed.subject,
-            received_at=received,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(report)
-        return report
+    def _write(self, items: Sequence[Incoming], now: datetime) -> list[Done]:
+        if not items:
+            return []
+        keys = lookup_keys(items)
+        quoted = [mid for i in items for mid in i.quoted_ids]
+        with self.store.transaction() as tx:
+            found = messages.look_up(tx, keys, years(items, self._tz), quoted, now)
+            writes = Writes(decisions=decide_batch(items, found.known, self._prefix, self._tz))
+            self._describe(writes, now)
+            self.planner.plan(writes, found, now)
+            real = messages.apply(tx, writes, now)
+        for d in writes.decisions:
+            _log(d, real)
+        return [Done(d.incoming.uid, d.outcome) for d in writes.decisions]
 
     @staticmethod
-    def _message_row(
-        raw: RawMessage,
-        parsed: ParsedMessage,
-        sha: str,
-        outcome: str,
-        parse_outcome: str,
-        now: datetime,
-    ) -> Message:
-        return Message(
-            direction=Direction.INBOUND,
-            outcome=outcome,
-            message_id=parsed.message_id,
-            sender_address=parsed.sender_address,
-            sender_name=parsed.sender_name,
-            subject=parsed.subject,
-            in_reply_to=" ".join(parsed.in_reply_to),
-            references=" ".join(parsed.references),
-            received_at=raw.internaldate,
-            raw_sha256=sha,
-            raw_size=raw.size,
-            parse_outcome=parse_outcome,
-            body_text=parsed.text,
-            headers=parsed.headers,
-            created_at=now,
-        )
+    def _describe(writes: Writes, now: datetime) -> None:
+        """The audit rows and checkpoints every batch writes, whatever it holds."""
+        for d in writes.decisions:
+            item = d.incoming
+            key = (item.mailbox, item.uidvalidity)
+            writes.checkpoints[key] = max(item.uid, writes.checkpoints.get(key, 0))
+            mid = item.parsed.message_id
+            match d.outcome:
+                case Outcome.DUPLICATE:
+                    why = {"same-bytes": "same bytes"}.get(d.rule, "same Message-ID and sender")
+                    writes.audit.append(
+                        entry(now, "duplicate-seen", d, why=why, mailbox=item.mailbox, uid=item.uid)
+                        | {"report_id": None}
+                    )
+                case Outcome.QUARANTINED:
+                    writes.audit.append(
+                        entry(now, "quarantined", d, message_id=mid, reason=d.reason)
+                        | {"report_id": None}
+                    )
+                case Outcome.REPORT | Outcome.FOLLOWUP:
+                    action = "report-created" if d.outcome is Outcome.REPORT else "followup-added"
+                    writes.audit.append(
+                        entry(
+                            now, action, d, message_id=mid, rule=d.rule, mentioned=list(d.mentioned)
+                        )
+                    )
 
-    def _advance_checkpoints(self, session: Session, now: datetime) -> None:
-        """Raise each mailbox's highest processed UID once per batch, in its transaction."""
-        for (name, uidvalidity), uid in self._highest.items():
-            state = session.get(MailboxState, name)
-            if state is not None and state.uidvalidity == uidvalidity and uid > state.last_uid:
-                state.last_uid, state.updated_at = uid, now
+    # --- failures ------------------------------------------------------------------------
 
-    def _locate(
-        self, session: Session, raw: RawMessage, message: Message, sha: str, now: datetime
-    ) -> None:
-        session.add(
-            MessageLocation(
-                message=message,
-                mailbox=raw.mailbox,
-                uidvalidity=raw.uidvalidity,
-                uid=raw.uid,
-                raw_sha256=sha,
-                seen_at=now,
-            )
-        )
-        if (raw.mailbox, raw.uidvalidity, raw.uid) in self._failing:
-            failure = Store.failure(session, raw.mailbox, raw.uidvalidity, raw.uid)
-            if failure is not None:
-                session.delete(failure)
+    def _failed_item(self, item: Incoming, exc: Exception, now: datetime) -> Done:
+        log.error("processing UID %s of %s failed: %s", item.uid, item.mailbox, exc, exc_info=exc)
+        return self._failed_at(item.location, f"{type(exc).__name__}: {exc}"[:2000], now, item)
 
-    def _duplicate(
+    def _failed(self, raw: RawMessage, error: str, now: datetime) -> Done:
+        log.error("processing UID %s of %s failed: %s", raw.uid, raw.mailbox, error)
+        return self._failed_at((raw.mailbox, raw.uidvalidity, raw.uid), error, now, raw)
+
+    def _failed_at(
         self,
-        session: Session,
-        raw: RawMessage,
-        sha: str,
-        existing: Message,
+        location: tuple[str, int, int],
+        error: str,
         now: datetime,
-        why: str,
-    ) -> Stored:
-        if existing.raw_sha256 != sha:
-            self.blobs.put(raw.raw)  # a resend that differs: keep its bytes as well
-        self._locate(session, raw, existing, sha, now)
-        Store.audit(
-            session,
-            now,
-            "duplicate-seen",
-            report_id=existing.report_id,
-            message_pk=existing.id,
-            why=why,
-            mailbox=raw.mailbox,
-            uid=raw.uid,
-        )
-        log.info("duplicate of message %s (%s): UID %s", existing.message_id, why, raw.uid)
-        return Stored(raw.uid, "duplicate", existing.id)
-
-    def _quarantine(
-        self,
-        session: Session,
-        raw: RawMessage,
-        parsed: ParsedMessage,
-        sha: str,
-        now: datetime,
-        reason: str,
-        parse_outcome: str,
-    ) -> Stored:
-        message = self._message_row(raw, parsed, sha, Outcome.QUARANTINED, parse_outcome, now)
-        message.quarantine_reason = reason
-        session.add(message)
-        self._locate(session, raw, message, sha, now)
-        session.flush()
-        Store.audit(
-            session,
-            now,
-            "quarantined",
-            message_pk=message.id,
-            message_id=parsed.message_id,
-            reason=reason,
-        )
-        log.warning("quarantined UID %s (%s): %s", raw.uid, parsed.message_id, reason)
-        return Stored(raw.uid, "quarantined", message.id, quarantine=True)
-
-    def _failed(self, raw: RawMessage, now: datetime, exc: Exception) -> Stored:
+        what: Incoming | RawMessage,
+    ) -> Done:
         """Count an attempt; at the limit, quarantine the message with the error."""
-        error = f"{type(exc).__name__}: {exc}"[:2000]
-        log.exception("processing UID %s of %s failed", raw.uid, raw.mailbox)
-        with self.store.transaction() as session:
-            failure = Store.failure(session, raw.mailbox, raw.uidvalidity, raw.uid)
-            if failure is None:
-                failure = IntakeFailure(
-                    mailbox=raw.mailbox,
-                    uidvalidity=raw.uidvalidity,
-                    uid=raw.uid,
-                    attempts=0,
-                    last_error="",
-                    updated_at=now,
+        with self.store.transaction() as tx:
+            attempts = mailbox_rows.count_failure(tx, location, error, now)
+        reason = failed_too_often(attempts, self.settings.imap.max_attempts, error)
+        if reason is None:
+            return Done(location[2], Outcome.FAILED)
+        item = what if isinstance(what, Incoming) else _bare(what, self.parser)
+        with self.store.transaction() as tx:
+            found = messages.look_up(tx, lookup_keys([item]), (), (), now)
+            if item.sha256 in found.known.by_sha:  # stored under another UID meanwhile
+                decision = Decision(
+                    item, Outcome.DUPLICATE, "same-bytes", found.known.by_sha[item.sha256]
                 )
-                session.add(failure)
-            failure.attempts += 1
-            failure.last_error, failure.updated_at = error, now
-            if failure.attempts < self.settings.imap.max_attempts:
-                return Stored(raw.uid, "failed")
-        with self.store.transaction() as session:
-            sha = self.blobs.put(raw.raw)
-            existing = Store.inbound_by_sha(session, sha)
-            if existing is not None:
-                return self._duplicate(session, raw, sha, existing, now, "same bytes")
-            parsed = _headers_or_nothing(raw.raw)
-            return self._quarantine(
-                session,
-                raw,
-                parsed,
-                sha,
-                now,
-                f"failed {self.settings.imap.max_attempts} times: {error}",
-                "failed",
+            else:
+                decision = Decision(
+                    item, Outcome.QUARANTINED, "failed", message_pk=-1, reason=reason
+                )
+            writes = Writes(decisions=[decision])
+            self._describe(writes, now)
+            messages.apply(tx, writes, now)
+        _log(decision, {})
+        return Done(location[2], decision.outcome)
+
+
+def _bare(raw: RawMessage, parser: Parser) -> Incoming:
+    """A message that could not even be parsed, with its bytes kept, to quarantine."""
+    digest = parser.keep(raw.raw)
+    return Incoming(
+        mailbox=raw.mailbox,
+        uidvalidity=raw.uidvalidity,
+        uid=raw.uid,
+        internaldate=raw.internaldate,
+        size=raw.size,
+        sha256=digest,
+        parsed=parser.headers_or_nothing(raw.raw),
+        parse_outcome="failed",
+    )
+
+
+def _log(d: Decision, real: dict[int, int]) -> None:
+    item, mid = d.incoming, d.incoming.parsed.message_id
+    match d.outcome:
+        case Outcome.DUPLICATE:
+            log.info("duplicate of message %s (%s): UID %s", mid, d.rule, item.uid)
+        case Outcome.QUARANTINED:
+            log.warning("quarantined UID %s (%s): %s", item.uid, mid, d.reason)
+        case _:
+            ref = (
+                d.new_report.ref
+                if d.new_report
+                else f"report {real.get(d.report_id or 0, d.report_id)}"
             )
+            log.info("%s %s: %s from %s", ref, d.outcome, mid, item.parsed.sender_address)
 
 
-def _headers_or_nothing(raw: bytes) -> ParsedMessage:
-    try:
-        return parse_headers_only(raw)
-    except Exception:
-        return _EMPTY
-
-
-_EMPTY = ParsedMessage(
-    message_id=None,
-    sender_address="",
-    sender_name="",
-    subject="",
-    date_header=None,
-    in_reply_to=(),
-    references=(),
-    text="",
-    html="",
-    attachments=(),
-    headers={},
-    content_type="",
-    parser="none",
-)
+__all__ = ["EMPTY", "Done", "Intake", "IntakeResult", "Planner"]

@@ -1,0 +1,253 @@
+"""Inbound messages and the reports they make: what one intake batch looks up, and how its
+decisions are written.
+
+``look_up`` answers everything the decisions of a batch need in a handful of queries, however
+many messages the batch holds. ``apply`` writes a batch's ``Writes`` with one multi-row INSERT
+per table (reports, messages, attachments, locations, clocks, outgoing mail, audit) and
+replaces the provisional ids as it goes: a new report's id is known once its row is in.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from disclosure_inbox.adapters.db import audit, mailbox
+from disclosure_inbox.adapters.db.models import (
+    AttachmentRow,
+    ClockRow,
+    Message,
+    OutboxRow,
+    Report,
+)
+from disclosure_inbox.adapters.db.outbox import insert_built
+from disclosure_inbox.domain.intake import AckCounts, Decision, Found, Known, LookupKeys, Writes
+from disclosure_inbox.domain.model import Direction, Outcome, Status
+from disclosure_inbox.domain.threading import TaggedReport
+
+ACK = "ack"
+
+
+def look_up(
+    tx: Session, keys: LookupKeys, years: Iterable[int], quoted: Iterable[str], now: datetime
+) -> Found:
+    known = Known()
+    if keys.shas:
+        known.by_sha = {
+            sha: pk
+            for sha, pk in tx.execute(
+                select(Message.raw_sha256, Message.id).where(
+                    Message.raw_sha256.in_(list(keys.shas)),
+                    Message.direction == Direction.INBOUND,
+                )
+            )
+        }
+    if keys.message_ids:
+        rows = tx.execute(
+            select(
+                Message.message_id,
+                Message.sender_address,
+                Message.report_id,
+                Message.id,
+                Message.direction,
+            ).where(Message.message_id.in_(list(keys.message_ids)))
+        )
+        for mid, sender, report_id, pk, direction in rows:
+            if direction == Direction.INBOUND:
+                known.by_id_sender.setdefault((mid, sender), pk)
+            if report_id is not None:
+                known.id_reports.setdefault(mid, []).append((report_id, sender))
+    if keys.refs:
+        known.tagged = {
+            ref: TaggedReport(rid, address)
+            for ref, rid, address in tx.execute(
+                select(Report.ref, Report.id, Report.reporter_address).where(
+                    Report.ref.in_(list(keys.refs))
+                )
+            )
+        }
+    wanted_years = list(years)
+    if wanted_years:
+        known.last_seq = {
+            int(year): int(seq or 0)
+            for year, seq in tx.execute(
+                select(Report.year, func.max(Report.seq))
+                .where(Report.year.in_(wanted_years))
+                .group_by(Report.year)
+            )
+        }
+    return Found(known, _ack_counts(tx, now), _unbounced(tx, quoted))
+
+
+def _ack_counts(tx: Session, now: datetime) -> AckCounts:
+    hour_ago = now - timedelta(hours=1)
+    per_address: Counter[str] = Counter()
+    per_domain: Counter[str] = Counter()
+    last_hour = 0
+    rows = tx.execute(
+        select(
+            OutboxRow.to_address,
+            func.count(),
+            func.sum(case((OutboxRow.created_at > hour_ago, 1), else_=0)),
+        )
+        .where(OutboxRow.kind == ACK, OutboxRow.created_at > now - timedelta(hours=24))
+        .group_by(OutboxRow.to_address)
+    )
+    for address, count, recent in rows:
+        per_address[address] += int(count)
+        if "@" in address:
+            per_domain[address.rpartition("@")[2]] += int(count)
+        last_hour += int(recent or 0)
+    return AckCounts(per_address, per_domain, last_hour)
+
+
+def _unbounced(tx: Session, quoted: Iterable[str]) -> set[str]:
+    ids = list(dict.fromkeys(quoted))
+    if not ids:
+        return set()
+    return set(
+        tx.scalars(
+            select(OutboxRow.message_id).where(
+                OutboxRow.message_id.in_(ids), OutboxRow.bounced_at.is_(None)
+            )
+        )
+    )
+
+
+def apply(tx: Session, writes: Writes, now: datetime) -> dict[int, int]:
+    """Write a batch; the real id of each provisional report id."""
+    ids: dict[int, int] = {}  # provisional report id -> real
+    pks: dict[int, int] = {}  # provisional message pk -> real
+
+    def report(rid: int | None) -> int | None:
+        return ids.get(rid, rid) if rid is not None else None
+
+    def message(pk: int | None) -> int | None:
+        return pks.get(pk, pk) if pk is not None else None
+
+    new = [d for d in writes.decisions if d.new_report is not None]
+    if new:
+        real = tx.scalars(
+            insert(Report).returning(Report.id, sort_by_parameter_order=True),
+            [
+                {
+                    "ref": d.new_report.ref,
+                    "year": d.new_report.year,
+                    "seq": d.new_report.seq,
+                    "status": Status.NEW,
+                    "severity": None,
+                    "reporter_address": d.incoming.parsed.sender_address,
+                    "reporter_name": d.incoming.parsed.sender_name,
+                    "subject": d.incoming.parsed.subject,
+                    "received_at": d.incoming.internaldate,
+                    "created_at": now,
+                    "updated_at": now,
+                    "duplicate_of_id": None,
+                }
+                for d in new
+                if d.new_report is not None
+            ],
+        ).all()
+        ids.update({d.report_id: rid for d, rid in zip(new, real, strict=True) if d.report_id})
+    stored = writes.stored()
+    if stored:
+        real = tx.scalars(
+            insert(Message).returning(Message.id, sort_by_parameter_order=True),
+            [_message_row(d, report(d.report_id), now) for d in stored],
+        ).all()
+        pks.update({d.message_pk: pk for d, pk in zip(stored, real, strict=True) if d.message_pk})
+    attachments = [
+        {
+            "message_pk": message(d.message_pk),
+            "filename": a.filename,
+            "content_type": a.content_type,
+            "size": a.size,
+            "sha256": a.sha256,
+        }
+        for d in stored
+        for a in d.incoming.attachments
+    ]
+    if attachments:
+        tx.execute(insert(AttachmentRow), attachments)
+    mailbox.add_locations(
+        tx,
+        [
+            (d.incoming.location, message(d.message_pk) or 0, d.incoming.sha256)
+            for d in writes.decisions
+        ],
+        now,
+    )
+    mailbox.clear_failures(tx, [d.incoming.location for d in writes.decisions])
+    followed = {report(d.report_id) for d in stored if d.outcome is Outcome.FOLLOWUP}
+    if followed:
+        tx.execute(update(Report).where(Report.id.in_(followed)).values(updated_at=now))
+    if writes.clocks:
+        tx.execute(
+            insert(ClockRow),
+            [
+                {
+                    "report_id": report(rid),
+                    "name": c.name,
+                    "started_at": c.started_at,
+                    "due_at": c.due_at,
+                    "stopped_at": c.stopped_at,
+                    "paused_at": c.paused_at,
+                    "paused_business_days": c.paused_business_days,
+                }
+                for rid, c in writes.clocks
+            ],
+        )
+    insert_built(
+        tx,
+        [replace(m, out=replace(m.out, report_id=report(m.out.report_id))) for m in writes.mails],
+    )
+    if writes.bounced:
+        tx.execute(
+            update(OutboxRow)
+            .where(OutboxRow.message_id.in_(writes.bounced), OutboxRow.bounced_at.is_(None))
+            .values(bounced_at=now)
+        )
+    audit.record_many(
+        tx,
+        (
+            {
+                **entry,
+                "report_id": report(entry.get("report_id")),
+                "message_pk": message(entry.get("message_pk")),
+            }
+            for entry in writes.audit
+        ),
+    )
+    for (name, uidvalidity), uid in writes.checkpoints.items():
+        mailbox.advance(tx, name, uidvalidity, uid, now)
+    return ids
+
+
+def _message_row(d: Decision, report_id: int | None, now: datetime) -> dict[str, object]:
+    item, parsed = d.incoming, d.incoming.parsed
+    quarantined = d.outcome is Outcome.QUARANTINED
+    return {
+        "report_id": None if quarantined else report_id,
+        "direction": Direction.INBOUND,
+        "outcome": str(d.outcome),
+        "message_id": parsed.message_id,
+        "sender_address": parsed.sender_address,
+        "sender_name": parsed.sender_name,
+        "subject": parsed.subject,
+        "in_reply_to": " ".join(parsed.in_reply_to),
+        "references": " ".join(parsed.references),
+        "received_at": item.internaldate,
+        "raw_sha256": item.sha256,
+        "raw_size": item.size,
+        "parse_outcome": d.rule if quarantined and d.rule == "failed" else item.parse_outcome,
+        "quarantine_reason": d.reason if quarantined else None,
+        "thread_rule": None if quarantined else d.rule,
+        "body_text": parsed.text,
+        "headers": parsed.headers,
+        "created_at": now,
+    }
