@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -62,9 +65,19 @@ _settings: ParseSettings | None = None
 _blobs: FileBlobStore | None = None
 
 
-def _init_worker(settings: ParseSettings) -> None:
+def _init_worker(settings: ParseSettings, watch_parent: bool = False) -> None:
     global _settings, _blobs
     _settings, _blobs = settings, FileBlobStore(Path(settings.blob_dir))
+    if watch_parent:
+        threading.Thread(target=_end_with, args=(os.getppid(),), daemon=True).start()
+
+
+def _end_with(parent: int) -> None:
+    """A worker whose intake process died (SIGKILL, say) ends too, within a second: it would
+    otherwise wait for work forever, as the queue it reads never reaches its end."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def prepare(raw: RawMessage) -> Incoming:
@@ -235,7 +248,7 @@ class Parser:
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(self.settings,),
+            initargs=(self.settings, True),
         )
 
     def _kill_pool(self) -> None:
