@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from disclosure_inbox import __version__
 from disclosure_inbox.config import ConfigError, Settings, load_settings
-from disclosure_inbox.domain.errors import DisclosureInboxError, IllegalTransition, NotFound
+from disclosure_inbox.domain.errors import (
+    DisclosureInboxError,
+    IllegalTransition,
+    NotFound,
+    UsageError,
+)
 from disclosure_inbox.domain.model import Severity, Status
 from disclosure_inbox.logs import say
 
@@ -26,10 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("disclosure_inbox")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """Bad arguments that argparse cannot see (an unknown reference, an illegal transition)."""
 
 
 def usage_line(prog: str, message: str) -> str:
@@ -234,6 +235,7 @@ def _cycle_exit(result: CycleResult | None) -> int:
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    # Imported once a command runs: --help and usage errors need none of what it loads.
     from disclosure_inbox import commands
 
     match args.command:

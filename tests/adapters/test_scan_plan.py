@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, text
 
+from disclosure_inbox.adapters.db import clocks
 from disclosure_inbox.adapters.db.engine import make_engine, upgrade
 from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.adapters.db.types import UtcDateTime
@@ -33,7 +34,7 @@ def test_scan_uses_the_partial_index_at_100k_reports(database_url, tmp_path):
     )
     store = Store(engine)
     escalator = Escalator(settings, store, Renderer())
-    query = escalator.due_query(NOW)
+    query = clocks.due_query(escalator.horizon(NOW))
     [name] = query.compile().params  # the one bound value: the horizon
     explain = "EXPLAIN QUERY PLAN " if dialect == "sqlite" else "EXPLAIN "
     statement = text(explain + str(query)).bindparams(

@@ -10,7 +10,9 @@ DisclosureInboxError
       ├── SecurityError       TLS could not be set up or verified (never downgraded)
       ├── SendRejected        SMTP 5xx: the server refused the message
       ├── IllegalTransition   a workflow step that the state machine does not allow
-      └── NotFound            no such report, outbox row, ...
+      ├── NotFound            no such report, outbox row, ...
+      ├── AlreadyRecorded     a unique key shows another instance did this step first
+      └── UsageError          bad arguments that argparse cannot see
 """
 
 
@@ -61,3 +63,12 @@ class IllegalTransition(PermanentError):
 
 class NotFound(PermanentError):
     pass
+
+
+class AlreadyRecorded(PermanentError):
+    """A unique key refused the write: another instance recorded the same step first (an
+    escalation in the ledger), so this one must not act on it."""
+
+
+class UsageError(PermanentError):
+    """Bad arguments that argparse cannot see (an unknown status, say): exit code 2."""

@@ -18,6 +18,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from disclosure_inbox.adapters.db import audit
 from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.adapters.render import Renderer
 from disclosure_inbox.config import Settings
@@ -61,9 +62,9 @@ class Alerts:
     def templates_failing(self, now: datetime) -> bool:
         """Alert if acknowledgements were parked for a failing template since the last such
         alert. True if queued."""
-        with self.store.reading() as session:
-            last = Store.last_audit(session, TEMPLATE_FAILING)
-            count, first, error = Store.audits_since(session, TEMPLATE_FAILED, last)
+        with self.store.reading() as tx:
+            last = audit.last(tx, TEMPLATE_FAILING)
+            count, first, error = audit.since(tx, TEMPLATE_FAILED, last)
         if not count:
             return False
         context = {"count": count, "since": (first or now).isoformat(), "error": error}
@@ -96,13 +97,13 @@ class Alerts:
         if problem is not None:
             log.error("staff/%s template failed, sent the bundled one: %s", event, problem)
             text = f"[Your template failed, so this is the bundled one: {problem}]\n\n" + text
-        with self.store.transaction() as session:
-            last = Store.last_audit(session, action)
+        with self.store.transaction() as tx:
+            last = audit.last(tx, action)
             if not due(last, now, timedelta(seconds=d.alert_repeat_seconds)):
                 return False
             for address in recipients:
                 enqueue(
-                    session,
+                    tx,
                     self.settings,
                     Outgoing(
                         kind="alert",
@@ -115,6 +116,6 @@ class Alerts:
                     ),
                     now,
                 )
-            Store.audit(session, now, action, since=since.isoformat() if since else None)
+            audit.record(tx, now, action, since=since.isoformat() if since else None)
         log.warning("alert queued for %s: %s", ", ".join(recipients), what)
         return True

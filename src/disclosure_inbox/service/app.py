@@ -18,8 +18,10 @@ from disclosure_inbox.config import Settings
 from disclosure_inbox.domain.errors import DisclosureInboxError
 from disclosure_inbox.ports import Clock, Mailbox, SystemClock
 from disclosure_inbox.service.acks import Acknowledger
+from disclosure_inbox.service.alerts import Alerts
 from disclosure_inbox.service.escalation import Escalator, ScanResult
 from disclosure_inbox.service.intake import Intake, IntakeResult
+from disclosure_inbox.service.leader import Leadership, leadership_for
 from disclosure_inbox.service.outbox import DrainResult, Outbox
 from disclosure_inbox.service.parsing import Parser, ParseSettings
 
@@ -88,6 +90,35 @@ class App:
 
     def escalator(self) -> Escalator:
         return Escalator(self.settings, self.store, self.renderer)
+
+    # --- for the commands and the daemon ------------------------------------------------
+
+    @classmethod
+    def without_template_check(cls, settings: Settings, clock: Clock | None = None) -> App:
+        """The same parts, with nothing rendered first: for the commands that only read or
+        change the store (``db``, ``reports``, ``outbox``, ``stats``), which a broken
+        template must not lock out."""
+        return cls(
+            settings=settings,
+            store=Store.from_url(settings.database_url),
+            blobs=FileBlobStore(settings.storage.path / "blobs"),
+            renderer=Renderer(settings.templates.dir, settings.templates.locale),
+            clock=clock or SystemClock(),
+        )
+
+    @staticmethod
+    def check_templates(settings: Settings) -> None:
+        """Render every template with sample data, as ``build`` does: ConfigError if one is
+        broken. Builds nothing else."""
+        Renderer(settings.templates.dir, settings.templates.locale).check()
+
+    def leadership(self) -> Leadership:
+        """Who may do the work for this deployment (one database, one mailbox)."""
+        s = self.settings
+        return leadership_for(s.database_url, f"{s.imap.host}/{s.imap.mailbox}")
+
+    def alerts(self) -> Alerts:
+        return Alerts(self.settings, self.store, self.renderer)
 
 
 @dataclass

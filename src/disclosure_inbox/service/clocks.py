@@ -1,17 +1,15 @@
-"""SLA clocks in the store: conversions between rows and the pure ``sla.ClockState``."""
+"""SLA clocks as the settings define them: the business calendar, the targets, the tiers."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from disclosure_inbox.adapters.db.models import ClockRow
+from disclosure_inbox.adapters.db import clocks
 from disclosure_inbox.config import Settings
 from disclosure_inbox.domain import sla
 from disclosure_inbox.domain.calendar import BusinessCalendar
 from disclosure_inbox.domain.model import Severity
+from disclosure_inbox.ports import Transaction
 
 
 def business_calendar(settings: Settings) -> BusinessCalendar:
@@ -41,52 +39,11 @@ def tiers(settings: Settings) -> list[sla.Tier]:
     ]
 
 
-def to_state(row: ClockRow) -> sla.ClockState:
-    return sla.ClockState(
-        name=row.name,  # type: ignore[arg-type]
-        started_at=row.started_at,
-        due_at=row.due_at,
-        stopped_at=row.stopped_at,
-        paused_at=row.paused_at,
-        paused_business_days=row.paused_business_days,
-    )
-
-
-def apply(row: ClockRow, state: sla.ClockState) -> None:
-    row.started_at, row.due_at = state.started_at, state.due_at
-    row.stopped_at, row.paused_at = state.stopped_at, state.paused_at
-    row.paused_business_days = state.paused_business_days
-
-
-def new_row(report_id: int, state: sla.ClockState) -> ClockRow:
-    row = ClockRow(report_id=report_id, name=state.name)
-    apply(row, state)
-    return row
-
-
-def clocks_of(session: Session, report_id: int) -> list[ClockRow]:
-    return list(
-        session.scalars(
-            select(ClockRow).where(ClockRow.report_id == report_id).order_by(ClockRow.id)
-        )
-    )
-
-
-def open_clock(session: Session, report_id: int, name: str) -> ClockRow | None:
-    """The clock of that name that has not stopped (running or paused), if any."""
-    return session.scalars(
-        select(ClockRow)
-        .where(
-            ClockRow.report_id == report_id, ClockRow.name == name, ClockRow.stopped_at.is_(None)
-        )
-        .order_by(ClockRow.id.desc())
-    ).first()
-
-
 def start_ack_clock(
-    session: Session, report_id: int, received_at: datetime, settings: Settings
-) -> ClockRow:
+    tx: Transaction, report_id: int, received_at: datetime, settings: Settings
+) -> sla.ClockState:
+    """Start a new report's acknowledgement clock in the caller's transaction; its state (the
+    deadline is ``due_at``). A batch of reports goes to ``clocks.start_many`` in one INSERT."""
     state = sla.start_ack_clock(received_at, clock_spec(settings), business_calendar(settings))
-    row = new_row(report_id, state)
-    session.add(row)
-    return row
+    clocks.start(tx, report_id, state)
+    return state

@@ -25,7 +25,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from disclosure_inbox.adapters.db.store import Store, snapshot
+from disclosure_inbox.adapters.db import stats
 from disclosure_inbox.config import ConfigError, Settings, load_settings
 from disclosure_inbox.domain.errors import (
     DisclosureInboxError,
@@ -431,10 +431,10 @@ class Daemon:
 
     def _observe_store(self) -> None:
         now = self.clock.now()
-        with self.app.store.reading() as session:
+        with self.app.store.reading() as tx:
             soon = business_calendar(self.settings).add_business_days(now, 1)
-            snap = snapshot(session, now, soon)
-            counts = Store.counts(session)
+            snap = stats.snapshot(tx, now, soon)
+            counts = stats.counts(tx)
         self.metrics.observe_store(StoreSnapshot(**snap))
         for key, count in (
             ("acks_suppressed", self.metrics.count_acks_suppressed),

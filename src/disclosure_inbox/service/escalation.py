@@ -15,17 +15,17 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
-from disclosure_inbox.adapters.db.models import ClockRow, EscalationRow, Report
+from disclosure_inbox.adapters.db import audit, clocks
+from disclosure_inbox.adapters.db.clocks import LedgerStep
+from disclosure_inbox.adapters.db.reports import StoredReport
 from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.adapters.render import Renderer
 from disclosure_inbox.config import Settings
 from disclosure_inbox.domain import sla
+from disclosure_inbox.domain.errors import AlreadyRecorded
 from disclosure_inbox.domain.sanitize import defang, header_safe
-from disclosure_inbox.service.clocks import business_calendar, tiers, to_state
+from disclosure_inbox.ports import Transaction
+from disclosure_inbox.service.clocks import business_calendar, tiers
 from disclosure_inbox.service.outbox import Outgoing, enqueue
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class DueItem:
     escalation: sla.DueEscalation
-    report: Report
+    report: StoredReport
     clock_id: int
 
 
@@ -66,42 +66,16 @@ class Escalator:
         before = max([0, *(-t.offset for t in self.tiers)])
         return self.calendar.add_business_days(now, before) if before else now
 
-    def due_query(self, now: datetime) -> Select[ClockRow, Report]:
-        """Running clocks whose deadline is within reach of a tier (served by the partial
-        index ``ix_clocks_running_due``)."""
-        return (
-            select(ClockRow, Report)
-            .join(Report, Report.id == ClockRow.report_id)
-            .where(
-                ClockRow.stopped_at.is_(None),
-                ClockRow.paused_at.is_(None),
-                ClockRow.due_at <= self.horizon(now),
-            )
-        )
-
-    def find_due(self, session: Session, now: datetime) -> list[DueItem]:
-        rows = session.execute(self.due_query(now)).all()
+    def find_due(self, tx: Transaction, now: datetime) -> list[DueItem]:
+        rows = clocks.running_due(tx, self.horizon(now))
         if not rows:
             return []
-        ids = [clock.id for clock, _ in rows]
-        sent = {
-            (str(clock_id), name, tier, occurrence)
-            for clock_id, name, tier, occurrence in session.execute(
-                select(
-                    EscalationRow.clock_id,
-                    ClockRow.name,
-                    EscalationRow.tier,
-                    EscalationRow.occurrence,
-                )
-                .join(ClockRow, ClockRow.id == EscalationRow.clock_id)
-                .where(EscalationRow.clock_id.in_(ids))
-            )
-        }
+        sent = clocks.escalated(tx, [clock.id for clock, _ in rows])
         reports = {clock.id: report for clock, report in rows}
         # Twice the scan interval: an ordinary scan is never "late", one after downtime is.
         grace = timedelta(seconds=2 * self.settings.escalation.scan_interval_seconds)
         due = sla.due_escalations(
-            [(str(clock.id), to_state(clock)) for clock, _ in rows],
+            [(str(clock.id), clock.state) for clock, _ in rows],
             self.tiers,
             now,
             self.calendar,
@@ -113,52 +87,58 @@ class Escalator:
     def scan(self, now: datetime) -> ScanResult:
         result = ScanResult()
         try:
-            with self.store.transaction() as session:
-                result.items = self.find_due(session, now)
+            with self.store.transaction() as tx:
+                result.items = self.find_due(tx, now)
                 if result.items:
-                    self._send(session, result, now)
-        except IntegrityError:
+                    self._send(tx, result, now)
+        except AlreadyRecorded:
             # Another instance recorded the same step first: it sends, we do not.
             log.warning("escalation scan raced with another instance; nothing sent twice")
             return ScanResult()
         return result
 
-    def _send(self, session: Session, result: ScanResult, now: datetime) -> None:
-        ledger: dict[tuple[int, str, int], EscalationRow] = {}
-        for item in result.items:
-            e = item.escalation
-            row = EscalationRow(
+    def _send(self, tx: Transaction, result: ScanResult, now: datetime) -> None:
+        # The ledger first: its unique key is checked here, before any mail is queued.
+        steps = [
+            LedgerStep(
                 clock_id=item.clock_id,
                 report_id=item.report.id,
-                tier=e.tier_name,
-                occurrence=e.occurrence,
-                fire_at=e.fire_at,
-                created_at=now,
-                late=e.late,
+                tier=item.escalation.tier_name,
+                occurrence=item.escalation.occurrence,
+                fire_at=item.escalation.fire_at,
+                late=item.escalation.late,
             )
-            session.add(row)
-            ledger[(item.clock_id, e.tier_name, e.occurrence)] = row
-            Store.audit(
-                session,
-                now,
-                "escalated",
-                report_id=item.report.id,
-                clock=e.clock_name,
-                tier=e.tier_name,
-                occurrence=e.occurrence,
-                late=e.late,
-                recipients=list(e.recipients),
-            )
-            if not e.recipients:
+            for item in result.items
+        ]
+        clocks.record_escalations(tx, steps, now)
+        audit.record_many(
+            tx,
+            (
+                {
+                    "at": now,
+                    "action": "escalated",
+                    "report_id": item.report.id,
+                    "detail": {
+                        "clock": item.escalation.clock_name,
+                        "tier": item.escalation.tier_name,
+                        "occurrence": item.escalation.occurrence,
+                        "late": item.escalation.late,
+                        "recipients": list(item.escalation.recipients),
+                    },
+                }
+                for item in result.items
+            ),
+        )
+        for item in result.items:
+            if not item.escalation.recipients:
                 result.unrouted += 1
                 log.error(
                     "%s: %s escalation %s has no recipients: set [organization] "
                     "staff_addresses or the tier's recipients",
                     item.report.ref,
-                    e.clock_name,
-                    e.tier_name,
+                    item.escalation.clock_name,
+                    item.escalation.tier_name,
                 )
-        session.flush()  # the unique ledger key is checked here, before any mail is queued
         result.escalations = len(result.items)
 
         by_recipient: dict[str, list[DueItem]] = defaultdict(list)
@@ -166,18 +146,20 @@ class Escalator:
             for address in item.escalation.recipients:
                 by_recipient[address.lower()].append(item)
         cfg = self.settings.escalation
+        # Each step's key (clock, tier, occurrence) -> the first outbox row that carries it.
+        carried_by: dict[tuple[int, str, int], int] = {}
         for address, items in sorted(by_recipient.items()):
             groups = (
                 [items] if cfg.digest and len(items) >= cfg.digest_min else [[i] for i in items]
             )
             for group in groups:
-                outbox = enqueue(session, self.settings, self._mail(address, group, now), now)
+                queued = enqueue(tx, self.settings, self._mail(address, group, now), now)
                 result.mails += 1
                 result.digests += len(group) > 1
                 for item in group:
                     e = item.escalation
-                    row = ledger[(item.clock_id, e.tier_name, e.occurrence)]
-                    row.outbox_id = row.outbox_id or outbox.id
+                    carried_by.setdefault((item.clock_id, e.tier_name, e.occurrence), queued.id)
+        clocks.link_outbox(tx, carried_by)
         for item in result.items:
             e = item.escalation
             log.warning(

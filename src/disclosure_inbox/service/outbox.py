@@ -24,20 +24,19 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 
-from disclosure_inbox.adapters.db.models import OutboxRow
+from disclosure_inbox.adapters.db import audit
 from disclosure_inbox.adapters.db.outbox import (
     FAILED,
-    PENDING,
-    SENT,
     Claimed,
     OutboxRows,
+    Requeued,
     insert_built,
+    requeue,
 )
 from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.adapters.smtp import SmtpSender
 from disclosure_inbox.config import Settings
 from disclosure_inbox.domain.errors import (
-    NotFound,
     SendDeferred,
     SendRejected,
     StoreUnavailable,
@@ -244,20 +243,12 @@ class Outbox:
         return False
 
 
-def retry(store: Store, row_id: int, now: datetime, settings: Settings) -> OutboxRow:
+def retry(store: Store, row_id: int, now: datetime, settings: Settings) -> Requeued:
     """Put a failed (or pending) row back in line, now, with a fresh deadline."""
-    with store.transaction() as session:
-        row = session.get(OutboxRow, row_id)
-        if row is None:
-            raise NotFound(f"no outbox message {row_id}")
-        if row.state == SENT:
-            raise NotFound(f"outbox message {row_id} was already sent at {row.sent_at}")
-        if row.state == FAILED:  # a pending row's claim stays: its sender may be sending it
-            row.claimed_by, row.lease_until = None, None
-        row.state, row.next_attempt_at = PENDING, now
-        row.deadline_at = now + timedelta(hours=settings.smtp.retry_deadline_hours)
-        Store.audit(
-            session,
+    with store.transaction() as tx:
+        row = requeue(tx, row_id, now, now + timedelta(hours=settings.smtp.retry_deadline_hours))
+        audit.record(
+            tx,
             now,
             "outbox-retry",
             actor="cli",

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
-from disclosure_inbox.adapters.db.models import EscalationRow, Report
+from disclosure_inbox.adapters.db import audit, clocks, reports
 from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.config import Settings
 from disclosure_inbox.domain import sla
@@ -20,14 +18,8 @@ from disclosure_inbox.domain.workflow import (
     check_transition,
     resolution_clock_effect,
 )
-from disclosure_inbox.service.clocks import (
-    apply,
-    business_calendar,
-    clock_spec,
-    new_row,
-    open_clock,
-    to_state,
-)
+from disclosure_inbox.ports import Transaction
+from disclosure_inbox.service.clocks import business_calendar, clock_spec
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +46,8 @@ def set_status(
 ) -> Change:
     """Apply one workflow step. Setting the current status again with a new ``severity`` only
     changes the severity (and so recomputes a running resolution deadline)."""
-    with store.transaction() as session:
-        report = Store.report_by_ref(session, ref)
+    with store.transaction() as tx:
+        report = reports.by_ref(tx, ref)
         if report is None:
             raise NotFound(f"no report {ref!r}")
         current = Status(report.status)
@@ -63,20 +55,26 @@ def set_status(
         severity_only = status == current and severity is not None
         if not severity_only:
             check_transition(current, status, severity=new_severity, duplicate_of=duplicate_of)
+        original_id = None
         if duplicate_of is not None:
-            original = Store.report_by_ref(session, duplicate_of)
+            original = reports.by_ref(tx, duplicate_of)
             if original is None:
                 raise NotFound(f"no report {duplicate_of!r} to be a duplicate of")
             if original.id == report.id:
                 raise IllegalTransition("a report cannot be a duplicate of itself")
-            report.duplicate_of_id = original.id
+            original_id = original.id
         severity_changed = severity is not None and severity != report.severity
-        report.status = status
-        report.severity = new_severity
-        report.updated_at = now
-        _clocks(session, settings, report, current, status, severity_changed, now)
-        Store.audit(
-            session,
+        reports.update_status(
+            tx,
+            report.id,
+            status=status,
+            severity=new_severity,
+            at=now,
+            duplicate_of_id=original_id,
+        )
+        _clocks(tx, settings, report.id, current, status, new_severity, severity_changed, now)
+        audit.record(
+            tx,
             now,
             "severity-changed" if severity_only else "status-changed",
             actor=actor,
@@ -92,55 +90,59 @@ def set_status(
 
 
 def _clocks(
-    session: Session,
+    tx: Transaction,
     settings: Settings,
-    report: Report,
+    report_id: int,
     current: Status,
     target: Status,
+    severity: Severity | None,
     severity_changed: bool,
     now: datetime,
 ) -> None:
+    """What the step does to the report's clocks; ``severity`` is the one it has after it."""
     spec, cal = clock_spec(settings), business_calendar(settings)
     if current != target and ack_clock_effect(current, target) == ClockEffect.STOP:
-        ack = open_clock(session, report.id, sla.ACKNOWLEDGEMENT)
+        ack = clocks.open_clock(tx, report_id, sla.ACKNOWLEDGEMENT)
         if ack is not None:
-            apply(ack, sla.stop(to_state(ack), now))
+            clocks.save(tx, ack.id, sla.stop(ack.state, now))
 
-    row = open_clock(session, report.id, sla.RESOLUTION)
-    severity = Severity(report.severity) if report.severity else None
+    row = clocks.open_clock(tx, report_id, sla.RESOLUTION)
     if current != target:
         effect = resolution_clock_effect(
             current,
             target,
-            clock=sla.clock_phase(to_state(row) if row else None),
+            clock=sla.clock_phase(row.state if row else None),
             pause_in_needs_info=spec.pause_in_needs_info,
         )
         if effect == ClockEffect.START and severity is not None:
             state = sla.start_resolution_clock(now, severity, spec, cal)
             if state is not None:
-                session.add(new_row(report.id, state))
+                clocks.start(tx, report_id, state)
             return
         if row is None:
             return
         if effect == ClockEffect.PAUSE:
-            apply(row, sla.pause(to_state(row), now))
+            row = replace(row, state=sla.pause(row.state, now))
+            clocks.save(tx, row.id, row.state)
         elif effect == ClockEffect.RESUME:
-            apply(row, sla.resume(to_state(row), now, cal))
+            # Resumed first: a new severity below recomputes the resumed deadline.
+            row = replace(row, state=sla.resume(row.state, now, cal))
+            clocks.save(tx, row.id, row.state)
         elif effect == ClockEffect.STOP:
-            apply(row, sla.stop(to_state(row), now))
+            clocks.save(tx, row.id, sla.stop(row.state, now))
             return
-    if not severity_changed or Status(report.status) != Status.VERIFIED or severity is None:
+    if not severity_changed or target != Status.VERIFIED or severity is None:
         return
     if row is None:
         # Raised to a severity with a target while verified: the clock starts now.
         state = sla.start_resolution_clock(now, severity, spec, cal)
         if state is not None:
-            session.add(new_row(report.id, state))
+            clocks.start(tx, report_id, state)
         return
-    recomputed = sla.recompute_on_severity_change(to_state(row), severity, spec, cal)
+    recomputed = sla.recompute_on_severity_change(row.state, severity, spec, cal)
     if recomputed is not None:
-        apply(row, recomputed)
-    elif session.query(EscalationRow).filter_by(clock_id=row.id).first() is None:
-        session.delete(row)  # no target any more, and nothing was escalated for it
+        clocks.save(tx, row.id, recomputed)
+    elif not clocks.has_escalations(tx, row.id):
+        clocks.delete_clock(tx, row.id)  # no target any more, and nothing was escalated for it
     else:
-        apply(row, sla.stop(to_state(row), now))
+        clocks.save(tx, row.id, sla.stop(row.state, now))

@@ -26,9 +26,9 @@ from sqlalchemy import Connection, func, insert, or_, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from disclosure_inbox.adapters.db.models import Message, OutboxRow
+from disclosure_inbox.adapters.db.models import Message, OutboxRow, Report
 from disclosure_inbox.adapters.db.store import Store, check_epoch
-from disclosure_inbox.domain.errors import StoreUnavailable
+from disclosure_inbox.domain.errors import NotFound, StoreUnavailable
 from disclosure_inbox.domain.model import Direction
 from disclosure_inbox.domain.outgoing import Built
 
@@ -298,3 +298,70 @@ class OutboxRows:
                         yield conn
         except OperationalError as exc:
             raise StoreUnavailable(f"database error: {exc.orig}") from exc
+
+
+# --- for the command line ---
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """One row as ``outbox list`` shows it (without the message's bytes)."""
+
+    id: int
+    state: str
+    kind: str
+    report_ref: str | None
+    to_address: str
+    message_id: str
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    bounced_at: datetime | None
+    last_error: str | None
+
+
+def listing(tx: Session, state: str | None = None) -> list[Listed]:
+    """Every row in the order written, or those in ``state``, with their report's ref."""
+    query = (
+        select(
+            OutboxRow.id,
+            OutboxRow.state,
+            OutboxRow.kind,
+            Report.ref,
+            OutboxRow.to_address,
+            OutboxRow.message_id,
+            OutboxRow.attempts,
+            OutboxRow.created_at,
+            OutboxRow.next_attempt_at,
+            OutboxRow.sent_at,
+            OutboxRow.bounced_at,
+            OutboxRow.last_error,
+        )
+        .outerjoin(Report, Report.id == OutboxRow.report_id)
+        .order_by(OutboxRow.id)
+    )
+    if state:
+        query = query.where(OutboxRow.state == state)
+    return [Listed(*row) for row in tx.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class Requeued:
+    id: int
+    message_id: str
+    report_id: int | None
+
+
+def requeue(tx: Session, row_id: int, now: datetime, deadline_at: datetime) -> Requeued:
+    """Put a failed (or pending) row back in line, due ``now``, with a new deadline."""
+    row = tx.get(OutboxRow, row_id)
+    if row is None:
+        raise NotFound(f"no outbox message {row_id}")
+    if row.state == SENT:
+        raise NotFound(f"outbox message {row_id} was already sent at {row.sent_at}")
+    if row.state == FAILED:  # a pending row's claim stays: its sender may be sending it
+        row.claimed_by, row.lease_until = None, None
+    row.state, row.next_attempt_at = PENDING, now
+    row.deadline_at = deadline_at
+    return Requeued(row.id, row.message_id, row.report_id)
