@@ -67,7 +67,7 @@ def test_0004_keeps_a_populated_outbox_and_its_rows_stay_claimable(database_url)
             ("<1@m.io>", "sent", None),
             ("<2@m.io>", "failed", None),
         ]
-        claimed = OutboxRows(Store(engine), "upgraded").claim_next(t0, timedelta(seconds=60))
-        assert claimed is not None and claimed.message_id == "<0@m.io>"
+        claimed = OutboxRows(Store(engine), "upgraded").claim_next(t0, timedelta(seconds=60), 5)
+        assert [c.message_id for c in claimed] == ["<0@m.io>"]
     finally:
         engine.dispose()

@@ -14,6 +14,7 @@ from disclosure_inbox.adapters.blobs import FileBlobStore
 from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.adapters.imap import ImapMailbox
 from disclosure_inbox.adapters.render import Renderer
+from disclosure_inbox.adapters.smtp import SmtpSender
 from disclosure_inbox.config import Settings
 from disclosure_inbox.domain.errors import DisclosureInboxError
 from disclosure_inbox.ports import Clock, Mailbox, SystemClock
@@ -36,6 +37,7 @@ class App:
     renderer: Renderer
     clock: Clock = field(default_factory=SystemClock)
     _parser: Parser | None = field(default=None, init=False, repr=False)
+    _outbox: Outbox | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> App:
@@ -79,14 +81,25 @@ class App:
             after_commit=after_commit,
         )
 
-    def close(self) -> None:
-        """Stop the parse workers; the store's connections go with ``store.engine``."""
+    def close_parser(self) -> None:
+        """Stop the parse workers (started again when next needed)."""
         if self._parser is not None:
             self._parser.close()
             self._parser = None
 
+    def close(self) -> None:
+        """Stop the parse workers and the sender's thread; the store's connections go with
+        ``store.engine``."""
+        self.close_parser()
+        if self._outbox is not None:
+            self._outbox.close()
+            self._outbox = None
+
     def outbox(self) -> Outbox:
-        return Outbox(self.settings, self.store)
+        """The sender, kept for the App's life (it has a thread for its store calls)."""
+        if self._outbox is None:
+            self._outbox = Outbox(self.settings, self.store)
+        return self._outbox
 
     def escalator(self) -> Escalator:
         return Escalator(self.settings, self.store, self.renderer)
@@ -154,13 +167,15 @@ def _progress_bar(
     return bar.update, set_total, bar.close
 
 
-def run_intake(app: App, *, progress: bool = False) -> IntakeResult:
+def run_intake(
+    app: App, *, progress: bool = False, after_commit: Callable[[], Any] = lambda: None
+) -> IntakeResult:
     now = app.clock.now()
     update, set_total, close = _progress_bar(progress)
     mailbox = app.open_mailbox()
     try:
         with _logs_above_the_bar(progress):
-            return app.intake().run(mailbox, now, progress=update, total=set_total)
+            return app.intake(after_commit).run(mailbox, now, progress=update, total=set_total)
     finally:
         close()
         mailbox.close()
@@ -176,13 +191,22 @@ def _logs_above_the_bar(progress: bool) -> contextlib.AbstractContextManager[Any
 
 
 def run_cycle(app: App, *, progress: bool = False) -> CycleResult:
-    """One full cycle of work: intake of everything pending, the SLA scan, then the outbox.
+    """One full cycle of work: intake of everything pending and the SLA scan, while the
+    outbox sends what each committed intake batch queued, over one SMTP connection.
 
     An outage of one server does not keep the other steps from running; each error is
     reported and the cycle counts as failed.
     """
     app.store.check_schema()
+    return asyncio.run(_cycle(app, progress))
+
+
+async def _cycle(app: App, progress: bool) -> CycleResult:
     result = CycleResult(intake=IntakeResult())
+    loop = asyncio.get_running_loop()
+    mail_due = asyncio.Event()
+    mail_due.set()  # whatever an earlier cycle left behind
+    finished = False
 
     def step(name: str, work: Callable[[], Any]) -> Any:
         try:
@@ -195,10 +219,44 @@ def run_cycle(app: App, *, progress: bool = False) -> CycleResult:
             result.errors.append(f"{name}: {type(exc).__name__}: {exc}")
         return None
 
+    async def send() -> DrainResult:
+        total = DrainResult()
+        outbox = app.outbox()
+        async with SmtpSender(app.settings.smtp) as sender:
+            while True:
+                await mail_due.wait()
+                mail_due.clear()
+                total.add(await outbox.drain(app.clock, sender=sender))
+                if total.server_unwell or (finished and not mail_due.is_set()):
+                    return total
+
+    async def sending() -> DrainResult | None:
+        try:
+            return await send()
+        except Exception as exc:
+            failure = exc
+        return step("outbox", lambda: _reraise(failure))
+
+    sender_task = asyncio.create_task(sending())
+
+    def wake() -> None:  # from the intake thread, after each batch's commit
+        loop.call_soon_threadsafe(mail_due.set)
+
     try:
-        result.intake = step("intake", lambda: run_intake(app, progress=progress)) or result.intake
+        intake = await asyncio.to_thread(
+            step, "intake", lambda: run_intake(app, progress=progress, after_commit=wake)
+        )
+        result.intake = intake or result.intake
     finally:
-        app.close()
-    result.scan = step("sla", lambda: app.escalator().scan(app.clock.now()))
-    result.outbox = step("outbox", lambda: asyncio.run(app.outbox().drain(app.clock)))
+        app.close_parser()
+    result.scan = await asyncio.to_thread(
+        step, "sla", lambda: app.escalator().scan(app.clock.now())
+    )
+    finished = True
+    mail_due.set()
+    result.outbox = await sender_task
     return result
+
+
+def _reraise(exc: Exception) -> None:
+    raise exc

@@ -12,6 +12,7 @@ reply, for ``outbox retry``.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import random
@@ -19,10 +20,12 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
+from typing import Any, TypeVar
 
 from disclosure_inbox.adapters.db import audit
 from disclosure_inbox.adapters.db.outbox import (
@@ -48,6 +51,7 @@ from disclosure_inbox.ports import Clock, Transaction
 from disclosure_inbox.service.leader import INSTANCE
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Header we put on every message we send; seeing it come back means a loop.
 LOOP_MARKER = "X-Disclosure-Inbox-Loop"
@@ -133,14 +137,37 @@ class DrainResult:
     def summary(self) -> str:
         return f"{self.sent} sent, {self.deferred} deferred, {self.failed} failed"
 
+    def add(self, other: DrainResult) -> None:
+        self.sent += other.sent
+        self.deferred += other.deferred
+        self.failed += other.failed
+        self.sent_kinds.update(other.sent_kinds)
+        self.server_unwell = self.server_unwell or other.server_unwell
+
 
 class Outbox:
-    """Drains due rows, each claimed right before it is sent (see ``adapters.db.outbox``)."""
+    """Drains due rows, each claimed right before it is sent (see ``adapters.db.outbox``).
+
+    One concurrency model, the daemon's: sending is async (aiosmtplib) on the event loop, and
+    the store, which is synchronous, is called on one thread of the outbox's own, so that no
+    query blocks the loop and the drain's held connection stays on one thread. ``drain`` can
+    be given an open ``SmtpSender``, so that one connection serves several drains (``run
+    --once`` drains after every intake batch).
+    """
+
+    CLAIM = 10  # rows claimed at once: sent within milliseconds, each under its lease
 
     def __init__(self, settings: Settings, store: Store, rng: random.Random | None = None) -> None:
         self.settings = settings
         self.rows = OutboxRows(store, INSTANCE)
         self.rng = rng or random.Random()
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-store")
+
+    def close(self) -> None:
+        self._db.shutdown(wait=True)
+
+    async def _store(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
 
     def retrying(self) -> str | None:
         """The last error of pending mail that has failed before, if any is waiting."""
@@ -148,27 +175,38 @@ class Outbox:
         return f"{count} message(s) waiting to be retried; last error: {error}" if count else None
 
     async def drain(
-        self, clock: Clock, still_leading: Callable[[], bool] = lambda: True
+        self,
+        clock: Clock,
+        still_leading: Callable[[], bool] = lambda: True,
+        sender: SmtpSender | None = None,
     ) -> DrainResult:
-        """Send everything due over one connection; stop at the first sign of an outage, or
-        when this instance is no longer the leader (claims are fenced; the leader is also
-        asked every ``batch_size`` messages)."""
+        """Send everything due; stop at the first sign of an outage, or when this instance is
+        no longer the leader (claims are fenced; the leader is also asked every
+        ``batch_size`` messages)."""
+        if sender is None:
+            async with SmtpSender(self.settings.smtp) as own:
+                return await self.drain(clock, still_leading, own)
         result = DrainResult()
         cfg = self.settings.smtp
         lease = timedelta(seconds=cfg.lease_seconds)
-        async with SmtpSender(cfg) as sender:
-            with self.rows.holding():
-                count = 0
-                while (row := self.rows.claim_next(clock.now(), lease)) is not None:
-                    # Our own view of the lease: if this process stood still (SIGSTOP, a
-                    # swap storm) past it, another sender may hold the row now.
-                    held_until = time.monotonic() + cfg.lease_seconds * 0.8
+        await self._store(self.rows.hold)
+        try:
+            count = 0
+            while rows := await self._store(self.rows.claim_next, clock.now(), lease, self.CLAIM):
+                # Our own view of the lease: if this process stood still (SIGSTOP, a swap
+                # storm) past it, another sender may hold the rows now.
+                held_until = time.monotonic() + cfg.lease_seconds * 0.8
+                for row in rows:
                     if not await self._send(sender, row, clock, held_until, result):
-                        break
-                    count += 1
-                    if count % cfg.batch_size == 0 and not still_leading():
-                        break
-        return result
+                        return result
+                count += len(rows)
+                if count >= cfg.batch_size:
+                    count = 0
+                    if not await asyncio.to_thread(still_leading):
+                        return result
+            return result
+        finally:
+            await self._store(self.rows.release)
 
     async def _send(
         self,
@@ -187,23 +225,23 @@ class Outbox:
         try:
             await sender.send(row.envelope_from, row.recipients, row.raw)
         except SendRejected as exc:
-            self.rows.finish(row, clock.now(), FAILED, f"rejected: {exc}")
+            await self._store(self.rows.finish, row, clock.now(), FAILED, f"rejected: {exc}")
             log.error("%s %s rejected by SMTP: %s", row.kind, row.message_id, exc)
             result.failed += 1
         except (ValueError, UnicodeError) as exc:
             # The message itself cannot be sent (an address SMTP cannot carry).
-            self.rows.finish(row, clock.now(), FAILED, f"unsendable: {exc}")
+            await self._store(self.rows.finish, row, clock.now(), FAILED, f"unsendable: {exc}")
             log.error("%s %s cannot be sent: %s", row.kind, row.message_id, exc)
             result.failed += 1
         except SendDeferred as exc:
             result.server_unwell = True
-            parked = self._defer(row, clock.now(), str(exc))
+            parked = await self._store(self._defer, row, clock.now(), str(exc))
             result.failed += parked
             result.deferred += not parked
             log.warning("%s %s deferred: %s", row.kind, row.message_id, exc)
             return False  # leave the rest for the next pass
         else:
-            self._sent(row, clock.now())
+            await self._store(self._sent, row, clock.now())
             result.sent += 1
             result.sent_kinds[row.kind] += 1
         return True

@@ -181,7 +181,7 @@ class Parser:
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
     def _here(self, raw: RawMessage) -> Incoming | ParseFailure:

@@ -33,7 +33,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # A write transaction takes the write lock when it begins (``sqlite_begin="IMMEDIATE"``,
+    # see ``Store.transaction``): a deferred one that read first and then writes fails at
+    # once with "database is locked" if another connection wrote in between, busy_timeout
+    # or not. An AUTOCOMMIT connection runs each statement as its own transaction.
+    options = conn.get_execution_options()
+    if options.get("isolation_level") == "AUTOCOMMIT":
+        return
+    conn.exec_driver_sql(f"BEGIN {options.get('sqlite_begin', '')}".strip())
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

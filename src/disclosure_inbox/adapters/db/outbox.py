@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, func, insert, or_, select, text, update
+from sqlalchemy import Connection, func, insert, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -123,29 +123,65 @@ class OutboxRows:
         self._exclusive = store.dialect == "sqlite"
         self._held: Connection | None = None
 
-    @contextlib.contextmanager
-    def holding(self) -> Iterator[None]:
-        """Claim and mark on one connection until the block ends (a drain)."""
+    def hold(self) -> None:
+        """Claim and mark on one connection until ``release`` (a drain); call both from the
+        thread that claims and marks. It commits without waiting for the disk (see above),
+        and on SQLite runs each statement as its own transaction: a claim is one UPDATE
+        ... RETURNING, a sent mark one UPDATE."""
+        if self._held is not None:
+            return
         try:
-            with self.store.engine.connect() as conn:
-                self._held = conn
-                try:
-                    yield
-                finally:
-                    self._held = None
+            if self._exclusive:
+                conn = self.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+            else:
+                conn = self.store.engine.connect()
+                conn.exec_driver_sql("SET synchronous_commit TO off")
+                conn.commit()
         except OperationalError as exc:
             raise StoreUnavailable(f"database error: {exc.orig}") from exc
+        self._held = conn
+
+    def release(self) -> None:
+        held, self._held = self._held, None
+        if held is None:
+            return
+        try:  # back to the engine's defaults before the connection goes back to the pool
+            if self._exclusive:
+                held.exec_driver_sql("PRAGMA synchronous=FULL")
+            else:
+                held.rollback()
+                held.exec_driver_sql("RESET synchronous_commit")
+                held.commit()
+        except OperationalError:
+            held.invalidate()  # broken anyway: not back into the pool
+        finally:
+            held.close()
 
     @contextlib.contextmanager
-    def _connection(self) -> Iterator[Connection]:
-        if self._held is not None:
-            yield self._held
-        else:
-            with self.store.engine.connect() as conn:
+    def _transaction(self) -> Iterator[Connection]:
+        """The held connection (holding it for this one call if need be), in a transaction
+        on PostgreSQL and in autocommit on SQLite."""
+        borrowed = self._held is None
+        if borrowed:
+            self.hold()
+        conn = self._held
+        assert conn is not None
+        try:
+            if self._exclusive:
                 yield conn
+            else:
+                with conn.begin():
+                    yield conn
+        except OperationalError as exc:
+            raise StoreUnavailable(f"database error: {exc.orig}") from exc
+        finally:
+            if borrowed:
+                self.release()
 
-    def claim_next(self, now: datetime, lease: timedelta) -> Claimed | None:
-        """Claim the next due row (fenced: a deposed leader claims nothing)."""
+    def claim_next(self, now: datetime, lease: timedelta, limit: int = 1) -> list[Claimed]:
+        """Claim the next due rows, at most ``limit``, oldest first (fenced: a deposed leader
+        claims nothing)."""
         stale_before = _NEVER if self._exclusive else now
         candidate = (
             select(OutboxRow.id)
@@ -159,17 +195,16 @@ class OutboxRows:
                 ),
             )
             .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
-            .limit(1)
+            .limit(limit)
             .with_for_update(skip_locked=True)
-            .scalar_subquery()
         )
         until = now + lease
         with self._transaction() as conn:
             if self.store.fence is not None:
                 check_epoch(conn, self.store.fence)
-            row = conn.execute(
+            rows = conn.execute(
                 update(OutboxRow)
-                .where(OutboxRow.id == candidate)
+                .where(OutboxRow.id.in_(candidate))
                 .values(claimed_by=self.holder, lease_until=until)
                 .returning(
                     OutboxRow.id,
@@ -183,26 +218,28 @@ class OutboxRows:
                     OutboxRow.attempts,
                     OutboxRow.deadline_at,
                 )
-            ).first()
-        if row is None:
-            return None
-        return Claimed(
-            id=row.id,
-            kind=row.kind,
-            report_id=row.report_id,
-            message_id=row.message_id,
-            envelope_from=row.envelope_from,
-            recipients=tuple(row.recipients),
-            to_address=row.to_address,
-            raw=row.raw,
-            attempts=row.attempts,
-            deadline_at=row.deadline_at,
-            lease_until=until,
-        )
+            ).all()
+        claimed = [
+            Claimed(
+                id=row.id,
+                kind=row.kind,
+                report_id=row.report_id,
+                message_id=row.message_id,
+                envelope_from=row.envelope_from,
+                recipients=tuple(row.recipients),
+                to_address=row.to_address,
+                raw=row.raw,
+                attempts=row.attempts,
+                deadline_at=row.deadline_at,
+                lease_until=until,
+            )
+            for row in rows
+        ]
+        return sorted(claimed, key=lambda c: c.id)
 
     def mark_sent(self, row_id: int, at: datetime) -> bool:
         """Record the server's acceptance; False if the claim had passed to another sender."""
-        with self._quick_commit() as conn:
+        with self._transaction() as conn:
             result = conn.execute(
                 update(OutboxRow)
                 .where(
@@ -268,36 +305,6 @@ class OutboxRows:
                 )
             ).one()
         return int(count or 0), error
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        try:
-            with self._connection() as conn, conn.begin():
-                yield conn
-        except OperationalError as exc:
-            raise StoreUnavailable(f"database error: {exc.orig}") from exc
-
-    @contextlib.contextmanager
-    def _quick_commit(self) -> Iterator[Connection]:
-        """A transaction whose commit returns without waiting for the disk (see above)."""
-        try:
-            with self._connection() as conn:
-                if self._exclusive:
-                    # Not changeable inside a transaction: set it around this one.
-                    raw = conn.connection.dbapi_connection
-                    assert raw is not None
-                    raw.execute("PRAGMA synchronous=NORMAL")
-                    try:
-                        with conn.begin():
-                            yield conn
-                    finally:
-                        raw.execute("PRAGMA synchronous=FULL")
-                else:
-                    with conn.begin():
-                        conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
-                        yield conn
-        except OperationalError as exc:
-            raise StoreUnavailable(f"database error: {exc.orig}") from exc
 
 
 # --- for the command line ---

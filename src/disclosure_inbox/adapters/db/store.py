@@ -46,6 +46,10 @@ class Store:
         self.engine = engine
         self.fence = fence
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # Write transactions take SQLite's write lock up front (see engine._sqlite_begin).
+        self._writes = sessionmaker(
+            engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False
+        )
 
     @classmethod
     def from_url(cls, url: str) -> Store:
@@ -71,7 +75,7 @@ class Store:
     def transaction(self, *, fenced: bool = True) -> Iterator[Session]:
         """A session that commits on success and rolls back on any error. With a fence (and
         unless ``fenced`` is false), it first checks that this instance still leads."""
-        session = self._sessions()
+        session = self._writes()
         try:
             with session.begin():
                 if fenced and self.fence is not None:
