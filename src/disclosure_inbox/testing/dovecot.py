@@ -6,9 +6,9 @@ never talks to a system Dovecot. The server listens on 127.0.0.1 only; its ports
 once and kept across `stop()` / `start()`, so a test can take the server away (an outage) and
 bring it back with the same mail on the same address.
 
-`ImapAccount` is the client side: one user's login plus helpers that load mail into the
-server (MULTIAPPEND with chosen INTERNALDATEs) and read back what a user would see (UIDs,
-flags, UIDVALIDITY).
+`ImapAccount` (``imap_account``) is the client side: one user's login plus helpers that load
+mail into the server and read back what a user would see. What the server needs from the
+machine (binaries, directories, ports, processes) is in ``dovecot_host``.
 
 Facts this module is built around (Dovecot 2.3.19, Debian 12):
 
@@ -30,169 +30,47 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import grp
 import math
 import os
-import pwd
-import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import datetime
-from itertools import islice
 from pathlib import Path
 from types import TracebackType
 
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
+from disclosure_inbox.testing.dovecot_config import config_text, make_certificate
+from disclosure_inbox.testing.dovecot_host import (
+    HOST,
+    DovecotError,
+    check_searchable,
+    descendants,
+    dovecot_installed,
+    find_binary,
+    free_port,
+    greets,
+    mail_ids,
+    make_dirs,
+    start_time,
+    wait_exited,
+)
+from disclosure_inbox.testing.imap_account import ImapAccount
+
+# Tests and the benchmark import these from here.
+__all__ = ["HOST", "DovecotError", "DovecotServer", "ImapAccount", "dovecot_installed"]
+
 DEFAULT_USER = "soc"
 DEFAULT_PASSWORD = "secret"
-HOST = "127.0.0.1"
 
-_APPEND_CHUNK = 100  # messages per MULTIAPPEND command
 _ACCOUNT_BATCH = 50  # users added to the passwd-file at a time by new_account()
 _STOP_TIMEOUT = 10.0
-_APPENDUID = re.compile(rb"\[APPENDUID \d+ ([0-9:,]+)\]")
-
-
-class DovecotError(RuntimeError):
-    """The private Dovecot could not be started, stopped or administered."""
-
-
-class ImapAccount:
-    """One user on a `DovecotServer`, with helpers that each use a fresh connection."""
-
-    def __init__(self, server: DovecotServer, user: str, password: str) -> None:
-        self.server = server
-        self.user = user
-        self.password = password
-
-    def __repr__(self) -> str:
-        return f"ImapAccount({self.user!r} on {self.host}:{self.port})"
-
-    @property
-    def host(self) -> str:
-        return self.server.host
-
-    @property
-    def port(self) -> int:
-        return self.server.port
-
-    def connect(self, timeout: float = 10.0) -> IMAPClient:
-        """A logged-in plain-text client; use it as a context manager to log out."""
-        client = IMAPClient(self.host, self.port, ssl=False, timeout=timeout)
-        # imapclient sets imaplib's debug level to 5, which makes imaplib format a text copy
-        # of every response even when nothing is logged: FETCH runs several times slower.
-        client._imap.debug = 0
-        try:
-            client.login(self.user, self.password)
-        except Exception:
-            client.shutdown()
-            raise
-        return client
-
-    def append(
-        self,
-        messages: Iterable[bytes],
-        mailbox: str = "INBOX",
-        internaldates: Iterable[datetime | None] | None = None,
-        flags: Iterable[bytes | str] = (),
-    ) -> list[int]:
-        """Append raw messages and return the UIDs the server gave them, in order.
-
-        ``internaldates``, when given, pairs one date (or None for "now") with each message;
-        use timezone-aware datetimes (imapclient reads naive ones as local time). ``flags``
-        are set on every message. Uses MULTIAPPEND, 100 messages a command, when offered.
-        """
-        flag_list = list(flags)
-        if internaldates is None:
-            pairs: Iterator[tuple[bytes, datetime | None]] = ((m, None) for m in messages)
-        else:
-            pairs = zip(messages, internaldates, strict=True)
-        uids: list[int] = []
-        with self.connect() as client:
-            multi = client.has_capability("MULTIAPPEND")
-            while chunk := list(islice(pairs, _APPEND_CHUNK if multi else 1)):
-                if multi:
-                    items = [_append_item(raw, date, flag_list) for raw, date in chunk]
-                    response = client.multiappend(mailbox, items)
-                else:
-                    raw, date = chunk[0]
-                    response = client.append(mailbox, raw, flag_list, date)
-                uids.extend(_appended_uids(response))
-        return uids
-
-    def create_mailbox(self, name: str) -> None:
-        with self.connect() as client:
-            client.create_folder(name)
-
-    def delete_mailbox(self, name: str) -> None:
-        with self.connect() as client:
-            client.delete_folder(name)
-
-    def recreate_mailbox(self, name: str = "INBOX") -> int:
-        """Replace ``name`` by an empty mailbox, as a restore from backup would, and return
-        its new UIDVALIDITY. UIDs start from 1 again.
-
-        Any other mailbox is deleted and created again over IMAP. INBOX cannot be deleted
-        over IMAP, so its messages are expunged, this user's sessions are ended (a session
-        that kept INBOX open would see its index vanish), and the UID list and indexes of
-        INBOX are removed; Dovecot makes new ones at the next access.
-
-        Dovecot draws a new mailbox's UIDVALIDITY from a per-user counter
-        (dovecot-uidvalidity) that only moves forward, even within one second; should it
-        ever hand back the old value, it is raised by one with ``doveadm mailbox update``.
-        """
-        old = self.uidvalidity(name)
-        with self.connect() as client:
-            if name.upper() == "INBOX":
-                client.select_folder(name)
-                if uids := client.search("ALL"):
-                    client.delete_messages(uids)
-                    client.expunge()
-            else:
-                client.delete_folder(name)
-                client.create_folder(name)
-        if name.upper() == "INBOX":
-            self.server.forget_inbox_uids(self.user)
-        new = self.uidvalidity(name)
-        if new == old:
-            self.server.doveadm(
-                "mailbox", "update", "-u", self.user, "--uid-validity", str(old + 1), name
-            )
-            new = self.uidvalidity(name)
-        if new == old:
-            raise DovecotError(f"UIDVALIDITY of {name!r} stayed {old}")
-        return new
-
-    def list_uids(self, mailbox: str = "INBOX") -> list[int]:
-        with self.connect() as client:
-            client.select_folder(mailbox, readonly=True)
-            return sorted(client.search("ALL"))
-
-    def fetch_flags(self, mailbox: str = "INBOX") -> dict[int, tuple[bytes, ...]]:
-        r"""Stored flags by UID. ``\Recent`` is left out: it belongs to a session, not to mail."""
-        with self.connect() as client:
-            client.select_folder(mailbox, readonly=True)
-            fetched = client.fetch(client.search("ALL"), ["FLAGS"])
-        return {
-            uid: tuple(f for f in data[b"FLAGS"] if f != b"\\Recent")
-            for uid, data in fetched.items()
-        }
-
-    def uidvalidity(self, mailbox: str = "INBOX") -> int:
-        with self.connect() as client:
-            return int(client.folder_status(mailbox, [b"UIDVALIDITY"])[b"UIDVALIDITY"])
-
-    def message_count(self, mailbox: str = "INBOX") -> int:
-        with self.connect() as client:
-            return int(client.folder_status(mailbox, [b"MESSAGES"])[b"MESSAGES"])
 
 
 class DovecotServer:
@@ -214,11 +92,11 @@ class DovecotServer:
         start_timeout: float = 10.0,
         extra_config: str = "",
     ) -> None:
-        self._dovecot = _find_binary("dovecot")
+        self._dovecot = find_binary("dovecot")
         self._owns_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix="di-dovecot-")) if root is None else Path(root)
-        _make_dirs(self.root)
-        _check_searchable(self.root)
+        make_dirs(self.root)
+        check_searchable(self.root)
         self.tls = tls
         self.start_timeout = start_timeout
         self.extra_config = extra_config
@@ -230,9 +108,9 @@ class DovecotServer:
         self._stderr_path = self.root / "dovecot.stderr"
         self.cert_path: Path | None = None
         self.key_path: Path | None = None
-        self._uid, self._gid = _mail_ids()
+        self._uid, self._gid = mail_ids()
         for directory in (self.mail_dir, self.state_dir):
-            _make_dirs(directory)
+            make_dirs(directory)
         if os.geteuid() == 0:
             # Dovecot creates each user's home and maildir as that user.
             os.chown(self.mail_dir, self._uid, self._gid)
@@ -244,7 +122,7 @@ class DovecotServer:
         self._proc: subprocess.Popen[bytes] | None = None
         self._base_dir: Path | None = None
         if tls:
-            self._make_certificate()
+            self.cert_path, self.key_path = make_certificate(self.root / "tls")
         self.user = user
         self.password = password
         self.add_user(user, password)
@@ -287,8 +165,8 @@ class DovecotServer:
         deadline = time.monotonic() + self.start_timeout
         while True:
             if not pinned:
-                self._port = _free_port()
-                self._tls_port = _free_port() if self.tls else None
+                self._port = free_port()
+                self._tls_port = free_port() if self.tls else None
             failure = self._start_once(deadline)
             if failure is None:
                 return
@@ -305,7 +183,7 @@ class DovecotServer:
         proc = self._proc
         if proc is None:
             return
-        children = _descendants(proc.pid)
+        children = descendants(proc.pid)
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(_STOP_TIMEOUT)
@@ -313,12 +191,12 @@ class DovecotServer:
             proc.kill()
             proc.wait()
         # The master's services outlive it for a moment; they hold the listening sockets.
-        if not _wait_exited(children, _STOP_TIMEOUT):
+        if not wait_exited(children, _STOP_TIMEOUT):
             for pid, started in children:
-                if _start_time(pid) == started:  # still ours, not a reused pid
+                if start_time(pid) == started:  # still ours, not a reused pid
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
-            _wait_exited(children, _STOP_TIMEOUT)
+            wait_exited(children, _STOP_TIMEOUT)
         self._proc = None
         if self._base_dir is not None:
             shutil.rmtree(self._base_dir, ignore_errors=True)
@@ -376,7 +254,7 @@ class DovecotServer:
 
     def doveadm(self, *args: str, accept: tuple[int, ...] = (0,)) -> str:
         """Run ``doveadm`` against this server's configuration and return its output."""
-        command = [_find_binary("doveadm"), "-c", str(self.config_path), *args]
+        command = [find_binary("doveadm"), "-c", str(self.config_path), *args]
         done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
         if done.returncode not in accept:
             raise DovecotError(
@@ -457,7 +335,7 @@ class DovecotServer:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 break
-            if _greets(self.port) and proc.poll() is None:
+            if greets(self.port) and proc.poll() is None:
                 return None
             time.sleep(0.02)
         self.stop()
@@ -472,74 +350,22 @@ class DovecotServer:
     def _write_config(self) -> None:
         self._base_dir = Path(tempfile.mkdtemp(prefix="dvc-", dir="/tmp"))
         self._base_dir.chmod(0o755)
-        self.config_path.write_text(self._config_text())
-
-    def _config_text(self) -> str:
-        if self.tls:
-            ssl = f"ssl = yes\nssl_cert = <{self.cert_path}\nssl_key = <{self.key_path}"
-        else:
-            ssl = "ssl = no"
-        if os.geteuid() == 0:
-            unprivileged, chroot = "", ""
-        else:
-            # Without root, every process runs as this user and none can chroot.
-            me = pwd.getpwuid(os.geteuid())
-            unprivileged = (
-                f"default_internal_user = {me.pw_name}\n"
-                f"default_internal_group = {grp.getgrgid(me.pw_gid).gr_name}\n"
-                f"default_login_user = {me.pw_name}\n"
-                "service ipc {\n  chroot =\n}\n"
-            )
-            chroot = "  chroot =\n"
-        return f"""\
-protocols = imap
-listen = {HOST}
-base_dir = {self._base_dir}
-state_dir = {self.state_dir}
-log_path = {self.log_path}
-{ssl}
-{unprivileged}\
-first_valid_uid = {self._uid}
-first_valid_gid = {self._gid}
-mail_location = maildir:~/Maildir
-auth_mechanisms = plain login
-disable_plaintext_auth = no
-# Tests try wrong passwords on purpose: no 2 s delay per failure ...
-auth_failure_delay = 0
-# Tests open many short connections per user at once.
-mail_max_userip_connections = 50
-# A test server's mail need not survive a power cut.
-mail_fsync = never
-# IDLE learns of new mail through inotify; this is the fallback poll.
-mailbox_idle_check_interval = 1 secs
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {self.passwd_path}
-}}
-userdb {{
-  driver = passwd-file
-  args = username_format=%u {self.passwd_path}
-}}
-service imap-login {{
-{chroot}\
-  inet_listener imap {{
-    port = {self._port}
-  }}
-  inet_listener imaps {{
-    port = {self._tls_port or 0}
-    ssl = yes
-  }}
-}}
-service anvil {{
-{chroot}\
-  # ... and no growing per-IP wait after failures: the auth process cannot reach the
-  # penalty socket, so it turns the penalty off.
-  unix_listener anvil-auth-penalty {{
-    mode = 0
-  }}
-}}
-{self.extra_config}
-"""
+        tls_files = None
+        if self.cert_path is not None and self.key_path is not None:  # made when tls=True
+            tls_files = (self.cert_path, self.key_path)
+        text = config_text(
+            base_dir=self._base_dir,
+            state_dir=self.state_dir,
+            log_path=self.log_path,
+            passwd_path=self.passwd_path,
+            uid=self._uid,
+            gid=self._gid,
+            port=self.port,
+            tls_port=self._tls_port,
+            tls_files=tls_files,
+            extra=self.extra_config,
+        )
+        self.config_path.write_text(text)
 
     def _register(self, users: dict[str, str]) -> None:
         for name, password in users.items():
@@ -581,152 +407,3 @@ service anvil {{
                 if time.monotonic() > deadline:
                     raise DovecotError(f"user {name} cannot log in:\n{self.log_tail()}") from None
                 time.sleep(0.1)
-
-    def _make_certificate(self) -> None:
-        openssl = shutil.which("openssl")
-        if openssl is None:
-            raise DovecotError("tls=True needs the openssl command (Debian package openssl)")
-        tls_dir = self.root / "tls"
-        _make_dirs(tls_dir)
-        self.cert_path = tls_dir / "cert.pem"
-        self.key_path = tls_dir / "key.pem"
-        command = [
-            openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-days", "2", "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout", str(self.key_path), "-out", str(self.cert_path),
-        ]  # fmt: skip
-        done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
-        if done.returncode != 0:
-            raise DovecotError(f"openssl could not make a certificate: {done.stderr.strip()}")
-
-
-def _append_item(raw: bytes, date: datetime | None, flags: list[bytes | str]) -> dict[str, object]:
-    item: dict[str, object] = {"msg": raw}
-    if flags:
-        item["flags"] = flags
-    if date is not None:
-        item["date"] = date
-    return item
-
-
-def _appended_uids(response: object) -> list[int]:
-    # APPEND answers with bytes, MULTIAPPEND with (typ, [data...]): both carry APPENDUID.
-    if isinstance(response, tuple):
-        response = b" ".join(part for part in response[1] if isinstance(part, bytes))
-    match = _APPENDUID.search(response) if isinstance(response, bytes) else None
-    if match is None:
-        return []
-    uids: list[int] = []
-    for part in match.group(1).split(b","):
-        first, _, last = part.partition(b":")
-        uids.extend(range(int(first), int(last or first) + 1))
-    return uids
-
-
-def dovecot_installed() -> bool:
-    """Whether the dovecot and doveadm commands can be found."""
-    return all(_which(name) is not None for name in ("dovecot", "doveadm"))
-
-
-def _which(name: str) -> str | None:
-    # /usr/sbin is often missing from a non-root PATH.
-    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin")
-
-
-def _find_binary(name: str) -> str:
-    found = _which(name)
-    if found is None:
-        raise DovecotError(
-            f"{name} not found: install Debian's dovecot-imapd "
-            "(apt-get install -y --no-install-recommends dovecot-imapd)"
-        )
-    return found
-
-
-def _mail_ids() -> tuple[int, int]:
-    if os.geteuid() == 0:
-        nobody = pwd.getpwnam("nobody")
-        return nobody.pw_uid, nobody.pw_gid
-    return os.geteuid(), os.getegid()
-
-
-def _make_dirs(path: Path) -> None:
-    """mkdir -p, leaving every directory made here at 0711 (searchable, not listable)."""
-    missing = [p for p in (path, *path.parents) if not p.exists()]
-    path.mkdir(parents=True, exist_ok=True)
-    for made in missing:
-        made.chmod(0o711)
-    if path.stat().st_uid == os.geteuid():
-        path.chmod(0o711)
-
-
-def _check_searchable(path: Path) -> None:
-    if os.geteuid() != 0:
-        return  # the mail user is this user
-    for directory in (path, *path.parents):
-        if not directory.stat().st_mode & 0o001:
-            raise DovecotError(
-                f"{directory} is not searchable by others (chmod o+x), so Dovecot's users "
-                f"cannot reach {path}; choose a root elsewhere, or pass root=None"
-            )
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
-
-
-def _greets(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=1.0) as conn:
-            return conn.recv(256).startswith(b"* OK")
-    except OSError:
-        return False
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    """Fields of /proc/PID/stat after the command name: [state, ppid, ...]."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text[text.rindex(")") + 2 :].split()
-
-
-def _start_time(pid: int) -> str | None:
-    fields = _stat_fields(pid)
-    return None if fields is None else fields[19]
-
-
-def _descendants(root_pid: int) -> list[tuple[int, str]]:
-    """(pid, start time) of every live process below ``root_pid``."""
-    parents: dict[int, list[tuple[int, str]]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (fields := _stat_fields(int(entry))) is not None:
-            parents.setdefault(int(fields[1]), []).append((int(entry), fields[19]))
-    found: list[tuple[int, str]] = []
-    pending = [root_pid]
-    while pending:
-        for child in parents.get(pending.pop(), []):
-            found.append(child)
-            pending.append(child[0])
-    return found
-
-
-def _wait_exited(processes: list[tuple[int, str]], timeout: float) -> bool:
-    """Wait until each process is gone or a zombie. `kill -0` cannot tell: PID 1 here reaps
-    orphans slowly, and a zombie still answers it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        alive = []
-        for pid, started in processes:
-            fields = _stat_fields(pid)
-            if fields is not None and fields[19] == started and fields[0] != "Z":
-                alive.append(pid)
-        if not alive:
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
