@@ -26,7 +26,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from disclosure_inbox.config import ConfigError, Settings, load_settings
-from disclosure_inbox.ports import Clock, SystemClock
+from disclosure_inbox.ports import Clock
 from disclosure_inbox.service.app import App
 from disclosure_inbox.service.health import Health, HealthServer, Metrics
 from disclosure_inbox.service.idle import IdleWatcher
@@ -60,8 +60,8 @@ class Daemon:
     def __init__(
         self, settings: Settings, *, clock: Clock | None = None, notifier: Notifier | None = None
     ) -> None:
-        clock = clock or SystemClock()
-        app = App.build(settings, clock=clock)
+        app = App.build(settings, clock=clock)  # the system clock unless one is given
+        clock = app.clock
         self.notifier = notifier or Notifier.from_env()
         self.leader: Leadership = app.leadership()
         app.store.fence = self.leader.fence
