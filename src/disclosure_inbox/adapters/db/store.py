@@ -14,9 +14,9 @@ interleave, however late the old one notices that it lost its lock.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,16 +24,9 @@ from disclosure_inbox.adapters.db import audit as audit_mod
 from disclosure_inbox.adapters.db import engine as engine_mod
 from disclosure_inbox.adapters.db import stats as stats_mod
 from disclosure_inbox.adapters.db.models import (
-    IntakeFailure,
     LeaderEpoch,
-    MailboxState,
-    Message,
-    MessageLocation,
-    Report,
 )
 from disclosure_inbox.domain.errors import LeadershipLost, StoreUnavailable
-from disclosure_inbox.domain.model import Direction
-from disclosure_inbox.domain.threading import TaggedReport
 from disclosure_inbox.ports import Fence
 
 
@@ -97,99 +90,6 @@ class Store:
             session.close()
 
     # --- intake state -------------------------------------------------------------------
-
-    @staticmethod
-    def mailbox_state(session: Session, name: str) -> MailboxState | None:
-        return session.get(MailboxState, name)
-
-    @staticmethod
-    def inbound_by_sha(session: Session, sha: str) -> Message | None:
-        return session.scalars(
-            select(Message).where(Message.direction == Direction.INBOUND, Message.raw_sha256 == sha)
-        ).first()
-
-    @staticmethod
-    def inbound_by_message_id(session: Session, message_id: str, sender: str) -> Message | None:
-        return session.scalars(
-            select(Message).where(
-                Message.message_id == message_id,
-                Message.sender_address == sender,
-                Message.direction == Direction.INBOUND,
-            )
-        ).first()
-
-    @staticmethod
-    def reports_by_message_ids(session: Session, ids: Iterable[str], sender: str) -> dict[str, int]:
-        """The report of each known Message-ID. An id that two reports share (a sender reused
-        someone else's) counts only for the report whose message came from ``sender``; if
-        that does not settle it, the id is ignored rather than guessed."""
-        ids = list(dict.fromkeys(ids))
-        if not ids:
-            return {}
-        rows = session.execute(
-            select(Message.message_id, Message.report_id, Message.sender_address).where(
-                Message.message_id.in_(ids), Message.report_id.is_not(None)
-            )
-        ).all()
-        everyone: dict[str, set[int]] = {}
-        own: dict[str, set[int]] = {}
-        for mid, rid, address in rows:
-            if mid is None or rid is None:
-                continue
-            everyone.setdefault(mid, set()).add(rid)
-            if sender and address == sender:
-                own.setdefault(mid, set()).add(rid)
-        found: dict[str, int] = {}
-        for mid, reports in everyone.items():
-            choice = reports if len(reports) == 1 else own.get(mid, set())
-            if len(choice) == 1:
-                found[mid] = next(iter(choice))
-        return found
-
-    @staticmethod
-    def reports_by_ref(session: Session, refs: Iterable[str]) -> dict[str, TaggedReport]:
-        refs = list(dict.fromkeys(refs))
-        if not refs:
-            return {}
-        rows = session.execute(
-            select(Report.ref, Report.id, Report.reporter_address).where(Report.ref.in_(refs))
-        )
-        return {ref: TaggedReport(rid, addr) for ref, rid, addr in rows}
-
-    @staticmethod
-    def last_report_seq(session: Session, year: int) -> int:
-        # One intake writer at a time (the leader on PostgreSQL; one process on SQLite); the
-        # unique (year, seq) constraint is the backstop if that ever fails.
-        return int(session.scalar(select(func.max(Report.seq)).where(Report.year == year)) or 0)
-
-    @staticmethod
-    def known_uids(
-        session: Session, mailbox: str, uidvalidity: int, uids: list[int]
-    ) -> dict[int, str]:
-        """Which of ``uids`` already have a stored location, with their message's outcome."""
-        if not uids:
-            return {}
-        rows = session.execute(
-            select(MessageLocation.uid, Message.outcome)
-            .join(Message, Message.id == MessageLocation.message_pk)
-            .where(
-                MessageLocation.mailbox == mailbox,
-                MessageLocation.uidvalidity == uidvalidity,
-                MessageLocation.uid.in_(uids),
-            )
-        )
-        return {int(uid): str(outcome) for uid, outcome in rows}
-
-    @staticmethod
-    def failing(session: Session) -> set[tuple[str, int, int]]:
-        rows = session.execute(
-            select(IntakeFailure.mailbox, IntakeFailure.uidvalidity, IntakeFailure.uid)
-        )
-        return {(m, v, u) for m, v, u in rows}
-
-    @staticmethod
-    def failure(session: Session, mailbox: str, uidvalidity: int, uid: int) -> IntakeFailure | None:
-        return session.get(IntakeFailure, (mailbox, uidvalidity, uid))
 
     # The audit trail lives in ``audit``; these names stay for the intake code.
     audit = staticmethod(audit_mod.record)
