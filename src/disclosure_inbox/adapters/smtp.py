@@ -3,15 +3,22 @@
 Errors are mapped once: a 4xx reply or a network error is ``SendDeferred`` (retry later); a
 5xx reply is ``SendRejected`` (park the message); a TLS failure is ``SecurityError`` (never
 retried in plain text).
+
+The wait for each reply is bounded by ``timeout_seconds`` of time in which this process ran
+(``_within``): a process stopped or starved past its timeout (SIGSTOP, a swap storm, a VM
+pause) finds the server's reply waiting in the socket when it runs again, and reads it, instead
+of calling a delivered message failed and sending it a second time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from types import TracebackType
+from typing import TypeVar
 
 import aiosmtplib
 
@@ -20,6 +27,38 @@ from disclosure_inbox.config import Smtp
 from disclosure_inbox.domain.errors import SecurityError, SendDeferred, SendRejected
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# How often a send's time is counted; one count never adds more than this, so a pause of the
+# whole process, seen as one long step, costs the send at most one step of its timeout.
+STEP_SECONDS = 0.25
+
+
+async def _within(aw: Awaitable[T], seconds: float) -> T:
+    """``aw``'s result, or ``SMTPTimeoutError`` once it has had ``seconds`` of running time.
+
+    A plain timeout fires the moment a stopped process resumes, beside the reply that arrived
+    meanwhile, and either may win; this one counts the steps it saw, each at most
+    ``STEP_SECONDS``. Under CPU load steps run late, which only lengthens the wait."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(aw)
+    left = seconds
+    last = loop.time()
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=min(left, STEP_SECONDS))
+            if done:
+                return task.result()
+            now = loop.time()
+            left -= min(now - last, STEP_SECONDS)
+            last = now
+            if left <= 0:
+                raise aiosmtplib.SMTPTimeoutError("Timed out waiting for server response")
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
 
 
 def _reply(exc: aiosmtplib.SMTPResponseException) -> str:
@@ -108,7 +147,10 @@ class SmtpSender:
         if self._client is None or not self._client.is_connected:
             self._client = await self._connect()
         try:
-            errors, reply = await self._client.sendmail(envelope_from, list(recipients), raw)
+            errors, reply = await _within(
+                self._client.sendmail(envelope_from, list(recipients), raw, timeout=None),
+                self._s.timeout_seconds,
+            )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             text = "; ".join(_reply(r) for r in exc.recipients)
