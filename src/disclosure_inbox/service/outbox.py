@@ -23,10 +23,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
 from typing import Any, TypeVar
 
+from disclosure_inbox.adapters import compose
 from disclosure_inbox.adapters.db import audit
 from disclosure_inbox.adapters.db.outbox import (
     FAILED,
@@ -55,8 +54,6 @@ T = TypeVar("T")
 
 # Header we put on every message we send; seeing it come back means a loop.
 LOOP_MARKER = "X-Disclosure-Inbox-Loop"
-# A strict policy: CR/LF inside a header value raises instead of being sent.
-STRICT = SMTP_POLICY.clone(raise_on_defect=True, max_line_length=998)
 
 
 def backoff(attempts: int, initial: float, maximum: float, rng: random.Random) -> float:
@@ -66,30 +63,22 @@ def backoff(attempts: int, initial: float, maximum: float, rng: random.Random) -
 
 
 def build_message(settings: Settings, out: Outgoing, message_id: str, now: datetime) -> bytes:
+    """The message's bytes (``adapters.compose``: CR, LF and NUL in a value are refused)."""
     org = settings.organization
-    msg = EmailMessage(policy=STRICT)
-    msg["From"] = (
-        f"{settings.smtp.from_name} <{settings.smtp_from}>"
-        if settings.smtp.from_name
-        else settings.smtp_from
-    )
-    msg["To"] = ", ".join(out.recipients)
-    msg["Subject"] = out.subject
-    msg["Date"] = now
-    msg["Message-ID"] = message_id
-    if out.in_reply_to:
-        msg["In-Reply-To"] = out.in_reply_to
-    refs = [r for r in out.references if r][-20:]
-    if refs:
-        msg["References"] = " ".join(refs)
-    msg["Auto-Submitted"] = out.auto_submitted  # RFC 3834 section 5
-    # Ask Exchange and friends not to answer us with out-of-office notices.
-    msg["X-Auto-Response-Suppress"] = "All"
-    msg[LOOP_MARKER] = org.mailbox_address
-    msg.set_content(out.text)
-    if out.html:
-        msg.add_alternative(out.html, subtype="html")
-    return msg.as_bytes()
+    headers = [
+        compose.mailbox("From", settings.smtp.from_name, settings.smtp_from),
+        compose.addresses("To", out.recipients),
+        compose.unstructured("Subject", out.subject),
+        compose.date("Date", now),
+        compose.message_id("Message-ID", message_id),
+        compose.message_ids("In-Reply-To", [out.in_reply_to] if out.in_reply_to else []),
+        compose.message_ids("References", [r for r in out.references if r][-20:]),
+        compose.unstructured("Auto-Submitted", out.auto_submitted),  # RFC 3834 section 5
+        # Ask Exchange and friends not to answer us with out-of-office notices.
+        "X-Auto-Response-Suppress: All",
+        compose.unstructured(LOOP_MARKER, org.mailbox_address),
+    ]
+    return compose.compose([h for h in headers if h is not None], out.text, out.html)
 
 
 def build(settings: Settings, out: Outgoing, now: datetime, token: str | None = None) -> Built:
