@@ -17,8 +17,8 @@ gave, each enforced here:
 - Bodies are UTF-8 with CRLF line ends: 7bit when ASCII with short lines, otherwise
   quoted-printable, so that no relay needs 8BITMIME.
 
-Worked example: ``subject("Subject", "Re: Ünïcode")`` gives
-``Subject: =?utf-8?q?Re=3A_=C3=9Cn=C3=AFcode?=``; ``subject("Subject", "a\\r\\nBcc: x")``
+Worked example: ``unstructured("Subject", "Re: Ünïcode")`` gives
+``Subject: =?utf-8?q?Re=3A_=C3=9Cn=C3=AFcode?=``; ``unstructured("Subject", "a\\r\\nBcc: x")``
 raises ``HeaderDefect``.
 """
 
@@ -46,10 +46,20 @@ class HeaderDefect(ValueError):
     """A value that must not be put in a header line."""
 
 
-def _checked(name: str, value: str) -> str:
+def _checked(name: str, value: str) -> None:
     if _FORBIDDEN.search(value):
         raise HeaderDefect(f"{name}: a header value may not hold CR, LF or NUL")
-    return value
+
+
+def _address(name: str, value: str) -> None:
+    _checked(name, value)
+    if not value or not value.isascii() or " " in value:
+        raise HeaderDefect(f"{name}: {value!r} cannot be written as an address")
+
+
+def _encoded(name: str, value: str) -> str:
+    """``value`` as RFC 2047 Q-encoded words, folded."""
+    return Header(value, _UTF8_Q, header_name=name, maxlinelen=FOLD_AT).encode(linesep=CRLF)
 
 
 def _fold(name: str, value: str) -> str | None:
@@ -64,7 +74,7 @@ def _fold(name: str, value: str) -> str | None:
         if len(line) > LINE_LIMIT:
             return None
     lines.append(line)
-    return (CRLF).join(lines)
+    return CRLF.join(lines)
 
 
 def unstructured(name: str, value: str) -> str:
@@ -74,30 +84,27 @@ def unstructured(name: str, value: str) -> str:
         folded = _fold(name, value)
         if folded is not None:
             return folded
-    encoded = Header(value, _UTF8_Q, header_name=name, maxlinelen=FOLD_AT).encode(linesep=CRLF)
-    return f"{name}: {encoded}"
+    return f"{name}: {_encoded(name, value)}"
 
 
 def mailbox(name: str, display: str, address: str) -> str:
     """``Name: Display <address>``; the display name encoded as needed."""
     _checked(name, display)
-    _checked(name, address)
-    if not address.isascii() or " " in address:
-        raise HeaderDefect(f"{name}: {address!r} cannot be written as an address")
+    _address(name, address)
     if not display:
         return f"{name}: {address}"
     if display.isascii() and "=?" not in display:
         return f"{name}: {formataddr((display, address))}"
-    encoded = Header(display, _UTF8_Q, header_name=name, maxlinelen=FOLD_AT).encode(linesep=CRLF)
-    return f"{name}: {encoded} <{address}>"
+    return f"{name}: {_encoded(name, display)} <{address}>"
 
 
 def addresses(name: str, values: Sequence[str]) -> str:
     for value in values:
-        _checked(name, value)
-        if not value.isascii() or " " in value or not value:
-            raise HeaderDefect(f"{name}: {value!r} cannot be written as an address")
-    return _fold(name, ", ".join(values)) or f"{name}: {', '.join(values)}"
+        _address(name, value)
+    folded = _fold(name, ", ".join(values))
+    if folded is None:
+        raise HeaderDefect(f"{name}: an address longer than a header line may be")
+    return folded
 
 
 def message_id(name: str, value: str) -> str:
