@@ -38,7 +38,7 @@ def record_many(tx: Session, entries: Iterable[dict[str, Any]]) -> None:
     """Entries as dicts of the columns (``at``, ``action``, ``detail``, ...), in one INSERT."""
     rows = [{"actor": "system", "report_id": None, "message_pk": None, **e} for e in entries]
     if rows:
-        tx.execute(insert(AuditEntry), rows)
+        tx.execute(insert(AuditEntry.__table__), rows)
 
 
 def last(tx: Session, action: str) -> datetime | None:

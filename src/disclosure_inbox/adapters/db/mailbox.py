@@ -70,7 +70,7 @@ def add_locations(tx: Session, rows: Iterable[tuple[Location, int, str]], now: d
         for loc, pk, sha in rows
     ]
     if values:
-        tx.execute(insert(MessageLocation), values)
+        tx.execute(insert(MessageLocation.__table__), values)
 
 
 def failing(tx: Session, locations: Iterable[Location]) -> dict[Location, int]:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from disclosure_inbox.adapters.db import audit, mailbox
@@ -26,11 +26,26 @@ from disclosure_inbox.adapters.db.models import (
     Report,
 )
 from disclosure_inbox.adapters.db.outbox import insert_built
+from disclosure_inbox.adapters.db.rows import insert_rows, insert_with_ids
 from disclosure_inbox.domain.intake import AckCounts, Decision, Found, Known, LookupKeys, Writes
 from disclosure_inbox.domain.model import Direction, Outcome, Status
 from disclosure_inbox.domain.threading import TaggedReport
 
 ACK = "ack"
+
+
+def high_water(tx: Session) -> tuple[int, int]:
+    """The highest message and report ids: what ``look_up`` reads changes only by rows being
+    added (a new message, report or outgoing mail; no command updates a Message-ID, a
+    sender, a hash, a reference or a report's reporter), so an unchanged pair means an
+    unchanged answer. A change to any of those columns must be added here."""
+    row = tx.execute(
+        select(
+            select(func.max(Message.id)).scalar_subquery(),
+            select(func.max(Report.id)).scalar_subquery(),
+        )
+    ).one()
+    return int(row[0] or 0), int(row[1] or 0)
 
 
 def look_up(
@@ -132,8 +147,9 @@ def apply(tx: Session, writes: Writes, now: datetime) -> dict[int, int]:
 
     new = [d for d in writes.decisions if d.new_report is not None]
     if new:
-        real = tx.scalars(
-            insert(Report).returning(Report.id, sort_by_parameter_order=True),
+        real = insert_with_ids(
+            tx,
+            Report,
             [
                 {
                     "ref": d.new_report.ref,
@@ -152,14 +168,13 @@ def apply(tx: Session, writes: Writes, now: datetime) -> dict[int, int]:
                 for d in new
                 if d.new_report is not None
             ],
-        ).all()
+        )
         ids.update({d.report_id: rid for d, rid in zip(new, real, strict=True) if d.report_id})
     stored = writes.stored()
     if stored:
-        real = tx.scalars(
-            insert(Message).returning(Message.id, sort_by_parameter_order=True),
-            [_message_row(d, report(d.report_id), now) for d in stored],
-        ).all()
+        real = insert_with_ids(
+            tx, Message, [_message_row(d, report(d.report_id), now) for d in stored]
+        )
         pks.update({d.message_pk: pk for d, pk in zip(stored, real, strict=True) if d.message_pk})
     attachments = [
         {
@@ -172,8 +187,7 @@ def apply(tx: Session, writes: Writes, now: datetime) -> dict[int, int]:
         for d in stored
         for a in d.incoming.attachments
     ]
-    if attachments:
-        tx.execute(insert(AttachmentRow), attachments)
+    insert_rows(tx, AttachmentRow, attachments)
     mailbox.add_locations(
         tx,
         [
@@ -187,8 +201,9 @@ def apply(tx: Session, writes: Writes, now: datetime) -> dict[int, int]:
     if followed:
         tx.execute(update(Report).where(Report.id.in_(followed)).values(updated_at=now))
     if writes.clocks:
-        tx.execute(
-            insert(ClockRow),
+        insert_rows(
+            tx,
+            ClockRow,
             [
                 {
                     "report_id": report(rid),

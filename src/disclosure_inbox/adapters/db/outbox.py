@@ -22,11 +22,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy import Connection, func, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from disclosure_inbox.adapters.db.models import Message, OutboxRow, Report
+from disclosure_inbox.adapters.db.rows import insert_with_ids
 from disclosure_inbox.adapters.db.store import Store, check_epoch
 from disclosure_inbox.domain.errors import NotFound, StoreUnavailable
 from disclosure_inbox.domain.model import Direction
@@ -41,8 +42,9 @@ def insert_built(tx: Session, mails: list[Built]) -> list[int]:
     the lot); the outbox row ids, in order."""
     if not mails:
         return []
-    message_pks = tx.scalars(
-        insert(Message).returning(Message.id, sort_by_parameter_order=True),
+    message_pks = insert_with_ids(
+        tx,
+        Message,
         [
             {
                 "report_id": m.out.report_id,
@@ -66,35 +68,34 @@ def insert_built(tx: Session, mails: list[Built]) -> list[int]:
             }
             for m in mails
         ],
-    ).all()
-    return list(
-        tx.scalars(
-            insert(OutboxRow).returning(OutboxRow.id, sort_by_parameter_order=True),
-            [
-                {
-                    "kind": m.out.kind,
-                    "report_id": m.out.report_id,
-                    "message_pk": pk,
-                    "message_id": m.message_id,
-                    "envelope_from": m.envelope_from,
-                    "recipients": list(m.out.recipients),
-                    "to_address": m.out.recipients[0].lower(),
-                    "subject": m.out.subject,
-                    "raw": m.raw,
-                    "state": m.state,
-                    "attempts": 0,
-                    "next_attempt_at": m.created_at,
-                    "deadline_at": m.deadline_at,
-                    "last_error": m.last_error,
-                    "created_at": m.created_at,
-                    "sent_at": None,
-                    "bounced_at": None,
-                    "claimed_by": None,
-                    "lease_until": None,
-                }
-                for m, pk in zip(mails, message_pks, strict=True)
-            ],
-        ).all()
+    )
+    return insert_with_ids(
+        tx,
+        OutboxRow,
+        [
+            {
+                "kind": m.out.kind,
+                "report_id": m.out.report_id,
+                "message_pk": pk,
+                "message_id": m.message_id,
+                "envelope_from": m.envelope_from,
+                "recipients": list(m.out.recipients),
+                "to_address": m.out.recipients[0].lower(),
+                "subject": m.out.subject,
+                "raw": m.raw,
+                "state": m.state,
+                "attempts": 0,
+                "next_attempt_at": m.created_at,
+                "deadline_at": m.deadline_at,
+                "last_error": m.last_error,
+                "created_at": m.created_at,
+                "sent_at": None,
+                "bounced_at": None,
+                "claimed_by": None,
+                "lease_until": None,
+            }
+            for m, pk in zip(mails, message_pks, strict=True)
+        ],
     )
 
 
