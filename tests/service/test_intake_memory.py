@@ -291,3 +291,43 @@ def test_quarantine_copies_and_processed_moves_and_nothing_is_deleted(
     assert app.mail.uids("Quarantine") == [1]
     intake_pass(app)
     assert counts(app) == stored
+
+
+class Meanwhile:
+    """A planner that stores one more message through another intake the first time it is
+    asked, as a command or another process would between the batch's look-up and its write."""
+
+    def __init__(self, inner: Any, other: Any, raw: RawMessage) -> None:
+        self.inner, self.other, self.raw, self.fired = inner, other, raw, False
+
+    def plan(self, writes: Any, found: Any, now: datetime) -> None:
+        if not self.fired:
+            self.fired = True
+            self.other.ingest([self.raw], now)
+        self.inner.plan(writes, found, now)
+
+
+def test_a_message_stored_between_look_up_and_write_is_decided_again(
+    make_app: Callable[..., MemoryApp], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app()
+    raws = reports_from_distinct_senders(3)
+    deliver(app, raws)
+    intake = app.intake()
+    elsewhere = RawMessage("Elsewhere", 7, 1, raws[0], NOW, len(raws[0]))
+    intake.planner = Meanwhile(intake.planner, app.intake(), elsewhere)
+
+    mailbox = app.open_mailbox()
+    try:
+        result = intake.run(mailbox, NOW)
+    finally:
+        mailbox.close()
+
+    # Decided again inside the write: the same bytes are a duplicate, the numbers go on.
+    assert (result.reports, result.duplicates, result.failed) == (2, 1, 0)
+    assert "message by message" not in caplog.text
+    with app.store.engine.connect() as conn:
+        refs = [r for (r,) in conn.execute(text("SELECT ref FROM reports ORDER BY id"))]
+    assert refs == ["MIO-2026-0001", "MIO-2026-0002", "MIO-2026-0003"]
+    assert counts(app)["reports"] == 3
+    assert flagged(app.mail) == [1, 2, 3]

@@ -291,3 +291,46 @@ class Writes:
 
     def stored(self) -> list[Decision]:
         return [d for d in self.decisions if d.outcome is not Outcome.DUPLICATE]
+
+
+@dataclass
+class IntakeResult:
+    messages: int = 0  # new messages stored
+    reports: int = 0
+    followups: int = 0
+    quarantined: int = 0
+    duplicates: int = 0  # seen before under another UID or mailbox
+    failed: int = 0  # failed this time, to be tried again
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"{self.messages} messages, {self.reports} new reports, {self.followups} follow-ups, "
+            f"{self.quarantined} quarantined, {self.duplicates} duplicates, "
+            f"{self.failed} to retry, {self.seconds:.2f} s"
+        )
+
+    def count(self, outcome: Outcome) -> None:
+        match outcome:
+            case Outcome.REPORT:
+                self.messages += 1
+                self.reports += 1
+            case Outcome.FOLLOWUP:
+                self.messages += 1
+                self.followups += 1
+            case Outcome.QUARANTINED:
+                self.messages += 1
+                self.quarantined += 1
+            case Outcome.DUPLICATE:
+                self.duplicates += 1
+            case Outcome.FAILED:
+                self.failed += 1
+
+
+@dataclass(frozen=True)
+class Done:
+    """What happened to one UID: it is flagged unless it failed, and copied to the
+    quarantine folder when it was quarantined."""
+
+    uid: int
+    outcome: Outcome

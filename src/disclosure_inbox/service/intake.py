@@ -13,7 +13,12 @@ it in batches bounded by count and bytes. Each batch goes read, decide, write:
   (duplicate, quarantine with its rule, follow-up with its thread rule, new report), and the
   ``Acknowledger`` plans each new report's clock and answer;
 - *write*: ``messages.apply`` writes the whole batch with multi-row INSERTs in one
-  transaction, together with each message's location (mailbox, UIDVALIDITY, UID).
+  transaction, together with each message's location (mailbox, UIDVALIDITY, UID). The
+  look-up and the decisions are made before that transaction takes the write lock (which
+  the outbox's sent marks wait for); ``messages.high_water`` tells whether anything was
+  stored in between, and if so the batch is decided again inside the transaction.
+
+While a batch is written, the pool parses the next one.
 
 Only after the commit are the messages flagged on the server, so a crash anywhere leaves
 either nothing (the batch is fetched again) or stored messages whose locations are known
@@ -39,8 +44,10 @@ from disclosure_inbox.config import Settings
 from disclosure_inbox.domain.errors import StoreUnavailable, TransientError
 from disclosure_inbox.domain.intake import (
     Decision,
+    Done,
     Found,
     Incoming,
+    IntakeResult,
     Writes,
     decide_batch,
     failed_too_often,
@@ -48,56 +55,19 @@ from disclosure_inbox.domain.intake import (
     years,
 )
 from disclosure_inbox.domain.model import Outcome, RawMessage
-from disclosure_inbox.ports import Mailbox
+from disclosure_inbox.ports import Mailbox, Transaction
 from disclosure_inbox.service.acks import entry
-from disclosure_inbox.service.parsing import EMPTY, ParseFailure, Parser
+from disclosure_inbox.service.parsing import EMPTY, ParseFailure, Parser, Parsing
 
 log = logging.getLogger(__name__)
 
 BATCH_BYTES = 32 * 1024 * 1024
 
 
-@dataclass
-class IntakeResult:
-    messages: int = 0  # new messages stored
-    reports: int = 0
-    followups: int = 0
-    quarantined: int = 0
-    duplicates: int = 0  # seen before under another UID or mailbox
-    failed: int = 0  # failed this time, to be tried again
-    seconds: float = 0.0
-
-    def summary(self) -> str:
-        return (
-            f"{self.messages} messages, {self.reports} new reports, {self.followups} follow-ups, "
-            f"{self.quarantined} quarantined, {self.duplicates} duplicates, "
-            f"{self.failed} to retry, {self.seconds:.2f} s"
-        )
-
-    def count(self, outcome: Outcome) -> None:
-        match outcome:
-            case Outcome.REPORT:
-                self.messages += 1
-                self.reports += 1
-            case Outcome.FOLLOWUP:
-                self.messages += 1
-                self.followups += 1
-            case Outcome.QUARANTINED:
-                self.messages += 1
-                self.quarantined += 1
-            case Outcome.DUPLICATE:
-                self.duplicates += 1
-            case Outcome.FAILED:
-                self.failed += 1
-
-
 @dataclass(frozen=True)
-class Done:
-    """What happened to one UID: it is flagged unless it failed, and copied to the
-    quarantine folder when it was quarantined."""
-
-    uid: int
-    outcome: Outcome
+class _Read:
+    seen: dict[int, str]  # UIDs stored before, with their outcome
+    parsing: Parsing
 
 
 class Planner(Protocol):
@@ -160,26 +130,59 @@ class Intake:
         sizes = mailbox.sizes(pending)
         if total:
             total(len(sizes))
-        for batch in _batches(pending, sizes, cfg.batch_size):
-            if should_stop():
-                break
-            with self.store.reading() as tx:
-                seen = mailbox_rows.known_uids(tx, name, uidvalidity, batch)
-            # Stored before, not yet flagged (a crash between commit and flag): flag only, and
-            # copy a quarantined one again in case that copy was what failed.
-            done = [Done(uid, Outcome(outcome)) for uid, outcome in seen.items()]
-            # Fetched before the transaction opens: no network wait while holding the store.
-            fetched = list(mailbox.fetch([uid for uid in batch if uid not in seen]))
-            done += self.ingest(fetched, now)
-            for d in done:
-                if d.uid not in seen:
-                    result.count(d.outcome)
-            self._flag(mailbox, done)
-            if progress:
-                progress(len(done))
-            self.after_commit()
+        if len(sizes) > 1:
+            self.parser.warm()
+        # Two batches are under way at a time: while one is written, the next is parsed in
+        # the pool (its results are waited for only after the one before is collected, so
+        # the pool holds one batch at a time and a worker's crash is that batch's alone).
+        waiting: _Read | None = None
+        try:
+            for batch in _batches(pending, sizes, cfg.batch_size):
+                if should_stop():
+                    break
+                parsed = waiting.parsing.results() if waiting else []
+                following = self._read(mailbox, name, uidvalidity, batch)
+                if waiting:
+                    self._finish(mailbox, waiting, parsed, now, result, progress)
+                waiting = following
+            if waiting:
+                parsed, last, waiting = waiting.parsing.results(), waiting, None
+                self._finish(mailbox, last, parsed, now, result, progress)
+        finally:
+            if waiting:
+                waiting.parsing.cancel()
         result.seconds = time.monotonic() - started
         return result
+
+    def _read(self, mailbox: Mailbox, name: str, uidvalidity: int, batch: list[int]) -> _Read:
+        """What the store has of a batch already, and the parse of the rest, started."""
+        with self.store.reading() as tx:
+            seen = mailbox_rows.known_uids(tx, name, uidvalidity, batch)
+        # Fetched before any transaction opens: no network wait while holding the store.
+        fetched = list(mailbox.fetch([uid for uid in batch if uid not in seen]))
+        return _Read(seen, self.parser.submit(fetched))
+
+    def _finish(
+        self,
+        mailbox: Mailbox,
+        read: _Read,
+        parsed: Sequence[Incoming | ParseFailure],
+        now: datetime,
+        result: IntakeResult,
+        progress: Callable[[int], Any] | None,
+    ) -> None:
+        """Write a parsed batch, then flag it on the server."""
+        # Stored before, not yet flagged (a crash between commit and flag): flag only, and
+        # copy a quarantined one again in case that copy was what failed.
+        done = [Done(uid, Outcome(outcome)) for uid, outcome in read.seen.items()]
+        done += self.store_parsed(parsed, now)
+        for d in done:
+            if d.uid not in read.seen:
+                result.count(d.outcome)
+        self._flag(mailbox, done)
+        if progress:
+            progress(len(done))
+        self.after_commit()
 
     def _check_uidvalidity(self, name: str, uidvalidity: int, now: datetime) -> int:
         with self.store.transaction() as tx:
@@ -219,9 +222,10 @@ class Intake:
     def ingest(self, raws: Sequence[RawMessage], now: datetime) -> list[Done]:
         """Store a fetched batch: read, decide, write in one transaction; if that fails for
         a reason of the batch's own, message by message."""
-        if not raws:
-            return []
-        parsed = self.parser.parse(raws)
+        return self.store_parsed(self.parser.parse(raws), now) if raws else []
+
+    def store_parsed(self, parsed: Sequence[Incoming | ParseFailure], now: datetime) -> list[Done]:
+        """The write half of ``ingest``, for a batch already parsed."""
         items = [p for p in parsed if isinstance(p, Incoming)]
         done = [self._failed(p.raw, p.error, now) for p in parsed if isinstance(p, ParseFailure)]
         try:
@@ -248,17 +252,28 @@ class Intake:
     def _write(self, items: Sequence[Incoming], now: datetime) -> list[Done]:
         if not items:
             return []
-        keys = lookup_keys(items)
-        quoted = [mid for i in items for mid in i.quoted_ids]
+        # Looked up and decided (acknowledgements built) before the write lock is taken, so
+        # that the lock is held only to write; if anything was stored meanwhile (another
+        # process, a command), decided again inside the write transaction.
+        with self.store.reading() as tx:
+            mark = messages.high_water(tx)
+            writes = self._decide(tx, items, now)
         with self.store.transaction() as tx:
-            found = messages.look_up(tx, keys, years(items, self._tz), quoted, now)
-            writes = Writes(decisions=decide_batch(items, found.known, self._prefix, self._tz))
-            self._describe(writes, now)
-            self.planner.plan(writes, found, now)
+            if messages.high_water(tx) != mark:
+                writes = self._decide(tx, items, now)
             real = messages.apply(tx, writes, now)
         for d in writes.decisions:
             _log(d, real)
         return [Done(d.incoming.uid, d.outcome) for d in writes.decisions]
+
+    def _decide(self, tx: Transaction, items: Sequence[Incoming], now: datetime) -> Writes:
+        keys = lookup_keys(items)
+        quoted = [mid for i in items for mid in i.quoted_ids]
+        found = messages.look_up(tx, keys, years(items, self._tz), quoted, now)
+        writes = Writes(decisions=decide_batch(items, found.known, self._prefix, self._tz))
+        self._describe(writes, now)
+        self.planner.plan(writes, found, now)
+        return writes
 
     @staticmethod
     def _describe(writes: Writes, now: datetime) -> None:

@@ -2,8 +2,10 @@
 
 Parsing is the CPU-heavy part of intake, so a fetched batch is parsed by a pool of worker
 processes (``[intake] workers``, one per CPU by default) while the intake thread looks things
-up and writes. A batch of one message, or ``workers = 1``, is parsed in the intake thread
-itself: starting a pool costs more than it saves there. Each worker also writes the message's
+up and writes the batch before it (``Parser.submit`` starts a batch, ``Parsing.results``
+waits for it; completions are taken from one queue, so a batch of n costs O(n) to
+collect). A batch of one message, or ``workers = 1``, is parsed in the intake thread itself:
+starting a pool costs more than it saves there. Each worker also writes the message's
 raw bytes and its attachments to the blob store (content-addressed, fsynced), so the bytes
 are durable before the commit that names them and attachment payloads never travel back to
 the intake process.
@@ -21,10 +23,11 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -151,6 +154,52 @@ EMPTY = ParsedMessage(
 # --- in the intake process -------------------------------------------------------------
 
 
+class Parsing:
+    """A batch handed to the parse step; ``results`` waits for it. In the pool, the batch
+    is parsed while the caller does other work (writes the batch before it, say)."""
+
+    def __init__(self, parser: Parser, raws: Sequence[RawMessage]) -> None:
+        self._parser, self._raws = parser, list(raws)
+        self._futures: dict[Future[Incoming], int] = {}
+        self._done: queue.SimpleQueue[Future[Incoming]] = queue.SimpleQueue()
+        if parser.pooled(self._raws):
+            pool = parser.pool()
+            for i, raw in enumerate(self._raws):
+                future = pool.submit(parser.prepare_fn, raw)
+                self._futures[future] = i
+                future.add_done_callback(self._done.put)
+
+    def results(self) -> list[Incoming | ParseFailure]:
+        if not self._futures:
+            return [self._parser.here(raw) for raw in self._raws]
+        results: dict[int, Incoming | ParseFailure] = {}
+        try:
+            # A hung worker shows as no result for ``timeout`` seconds in a row.
+            for _ in range(len(self._futures)):
+                try:
+                    future = self._done.get(timeout=self._parser.timeout)
+                except queue.Empty:
+                    raise TimeoutError from None
+                i = self._futures[future]
+                results[i] = _result(future, self._raws[i])
+        except (BrokenProcessPool, TimeoutError) as exc:
+            lost = [i for i in range(len(self._raws)) if i not in results]
+            log.error(
+                "a parse worker %s; replacing the pool and parsing %d message(s) one by one",
+                "died" if isinstance(exc, BrokenProcessPool) else "hung",
+                len(lost),
+            )
+            self._parser.kill_pool()
+            for i in lost:
+                results[i] = self._parser.alone(self._raws[i])
+        return [results[i] for i in range(len(self._raws))]
+
+    def cancel(self) -> None:
+        """Drop what has not started (the pass ended before it needed these results)."""
+        for future in self._futures:
+            future.cancel()
+
+
 class Parser:
     """Parses batches, in a pool when that pays. ``prepare_fn`` is the port: tests pass one
     that crashes or hangs on purpose."""
@@ -161,14 +210,27 @@ class Parser:
         self.settings = settings
         self.workers = workers
         self.timeout = timeout
-        self._prepare = prepare_fn
+        self.prepare_fn = prepare_fn
         self._pool: ProcessPoolExecutor | None = None
         _init_worker(settings)  # for batches parsed in this process
 
     def parse(self, raws: Sequence[RawMessage]) -> list[Incoming | ParseFailure]:
-        if self.workers <= 1 or len(raws) <= 1:
-            return [self._here(raw) for raw in raws]
-        return self._in_pool(raws)
+        return self.submit(raws).results()
+
+    def submit(self, raws: Sequence[RawMessage]) -> Parsing:
+        """Start parsing ``raws``; the results come from the returned ``Parsing``."""
+        return Parsing(self, raws)
+
+    def pooled(self, raws: Sequence[RawMessage]) -> bool:
+        return self.workers > 1 and len(raws) > 1
+
+    def warm(self) -> None:
+        """Start the workers now (each imports the parsers, about a second of CPU), so that
+        they are ready when the first batch comes; a pass with a backlog calls this first."""
+        if self.workers > 1:
+            pool = self.pool()
+            for _ in range(self.workers):
+                pool.submit(_ready)
 
     def keep(self, raw: bytes) -> str:
         """Make bytes durable in the blob store (in this process); their sha256."""
@@ -184,50 +246,24 @@ class Parser:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
-    def _here(self, raw: RawMessage) -> Incoming | ParseFailure:
+    def here(self, raw: RawMessage) -> Incoming | ParseFailure:
+        """Parse one message in this process."""
         try:
-            return self._prepare(raw)
+            return self.prepare_fn(raw)
         except OSError:
             raise  # the blob store's disk, not the message: the pass stops
         except Exception as exc:  # a bug in the step itself, met by this message
             return ParseFailure(raw, f"{type(exc).__name__}: {exc}")
 
-    def _in_pool(self, raws: Sequence[RawMessage]) -> list[Incoming | ParseFailure]:
-        pool = self._pool = self._pool or self._new_pool(self.workers)
-        futures: dict[Future[Incoming], int] = {
-            pool.submit(self._prepare, raw): i for i, raw in enumerate(raws)
-        }
-        results: dict[int, Incoming | ParseFailure] = {}
-        try:
-            # A hung worker shows as no result for ``timeout`` seconds in a row.
-            for future in _as_completed_with_gaps(futures, self.timeout):
-                results[futures[future]] = self._result(future, raws[futures[future]])
-        except (BrokenProcessPool, TimeoutError) as exc:
-            lost = [i for i in range(len(raws)) if i not in results]
-            log.error(
-                "a parse worker %s; replacing the pool and parsing %d message(s) one by one",
-                "died" if isinstance(exc, BrokenProcessPool) else "hung",
-                len(lost),
-            )
-            self._kill_pool()
-            for i in lost:
-                results[i] = self._alone(raws[i])
-        return [results[i] for i in range(len(raws))]
+    def pool(self) -> ProcessPoolExecutor:
+        self._pool = self._pool or self._new_pool(self.workers)
+        return self._pool
 
-    def _result(self, future: Future[Incoming], raw: RawMessage) -> Incoming | ParseFailure:
-        error = future.exception()
-        if error is None:
-            return future.result()
-        if isinstance(error, BrokenProcessPool):
-            raise error
-        if isinstance(error, OSError):
-            raise error  # the blob store's disk
-        return ParseFailure(raw, f"{type(error).__name__}: {error}")
-
-    def _alone(self, raw: RawMessage) -> Incoming | ParseFailure:
+    def alone(self, raw: RawMessage) -> Incoming | ParseFailure:
+        """Parse one message in a fresh one-worker pool: a crash or hang is its own."""
         pool = self._new_pool(1)
         try:
-            future = pool.submit(self._prepare, raw)
+            future = pool.submit(self.prepare_fn, raw)
             try:
                 return future.result(self.timeout)  # raises what the worker raised
             except BrokenProcessPool:
@@ -251,21 +287,25 @@ class Parser:
             initargs=(self.settings, True),
         )
 
-    def _kill_pool(self) -> None:
+    def kill_pool(self) -> None:
         if self._pool is not None:
             _kill(self._pool)
             self._pool = None
 
 
-def _as_completed_with_gaps(
-    futures: dict[Future[Incoming], int], gap: float
-) -> Iterator[Future[Incoming]]:
-    """The futures as they complete; TimeoutError when none completes for ``gap`` seconds."""
-    pending = set(futures)
-    while pending:
-        finished = next(as_completed(pending, timeout=gap))
-        pending.discard(finished)
-        yield finished
+def _result(future: Future[Incoming], raw: RawMessage) -> Incoming | ParseFailure:
+    error = future.exception()
+    if error is None:
+        return future.result()
+    if isinstance(error, BrokenProcessPool):
+        raise error
+    if isinstance(error, OSError):
+        raise error  # the blob store's disk
+    return ParseFailure(raw, f"{type(error).__name__}: {error}")
+
+
+def _ready() -> None:
+    """A task that does nothing: the worker that runs it has started and imported."""
 
 
 def _kill(pool: ProcessPoolExecutor) -> None:
