@@ -376,6 +376,8 @@ def _start_pair(make_deployment, daemons, phase: str = "outbox", **smtp):
         daemon={**FAST, "poll_interval_seconds": 2},
         smtp={"batch_size": 200, **smtp},
         limits={"acks_per_hour": 1000},
+        # Small batches, so that intake is seen under way: it commits a batch at a time.
+        imap={"batch_size": 5} if phase == "intake" else {},
     )
     d.sink.delay_seconds = SLOW_RELAY
     a, b = daemons(d, "a"), daemons(d, "b")
