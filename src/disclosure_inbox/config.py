@@ -8,35 +8,49 @@ systemd credential); it is held as a ``SecretStr`` so it never reaches a log lin
 from __future__ import annotations
 
 import os
-import re
 import tomllib
-from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from disclosure_inbox.domain.model import Severity
+from disclosure_inbox.config_policy import (
+    Calendar,
+    Escalation,
+    Limits,
+    Loops,
+    Sla,
+    Staff,
+    Tier,
+    _Section,
+)
+
+__all__ = [
+    "Calendar",
+    "ConfigError",
+    "Escalation",
+    "Limits",
+    "Loops",
+    "Settings",
+    "Sla",
+    "Staff",
+    "Tier",
+    "load_settings",
+    "parse_settings",
+]
 
 ENV_VAR = "DISCLOSURE_INBOX_CONFIG"
 
 
 class ConfigError(Exception):
     """The configuration is missing or invalid; the message names the key."""
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 def _read_secret(section: dict[str, Any], key: str, where: str) -> None:
@@ -211,121 +225,6 @@ class Templates(_Section):
         return value
 
 
-class Limits(_Section):
-    """Rate limits on mail sent to reporters (loop defence)."""
-
-    acks_per_sender_per_day: int = Field(default=3, ge=0)
-    # Bound an auto-responder that answers from a new address on its domain every time.
-    acks_per_domain_per_day: int = Field(default=20, ge=0)
-    acks_per_report: int = Field(default=1, ge=0)
-    # All acknowledgements together, whatever the senders: a flood of forged ones.
-    acks_per_hour: int = Field(default=100, ge=0)
-
-
-class Loops(_Section):
-    """Loop defence: which mailing-list headers are the organisation's own."""
-
-    # List-Ids (RFC 2919) of the organisation's own lists, e.g. the security address run as
-    # a Google Group or a Mailman list: their List-Id, List-Unsubscribe and Precedence: list
-    # do not make a report machine mail. Written as "security.m.io" or "<security.m.io>".
-    own_list_ids: tuple[str, ...] = ()
-
-    @field_validator("own_list_ids")
-    @classmethod
-    def _list_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        ids = tuple(v.strip().removeprefix("<").removesuffix(">").strip().lower() for v in value)
-        for list_id in ids:
-            if not re.fullmatch(r"[^\s<>@.]+(\.[^\s<>@.]+)+", list_id):
-                raise ValueError(f'{list_id!r} is not a List-Id such as "security.example.com"')
-        return ids
-
-
-class Calendar(_Section):
-    """Business days: the organisation's time zone is ``[organization] timezone``."""
-
-    country: str | None = None  # ISO 3166-1 code for public holidays, e.g. "US", "DE"
-    subdivision: str | None = None  # e.g. "CA", "BY"
-    workdays: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri")
-    closures: tuple[date, ...] = ()  # extra days off (company holidays)
-
-    # Each check names its own key. The time zone does not change what is valid here.
-    @field_validator("country")
-    @classmethod
-    def _known_country(cls, value: str | None) -> str | None:
-        from disclosure_inbox.domain.calendar import BusinessCalendar
-
-        BusinessCalendar.build("UTC", value)
-        return value
-
-    @field_validator("subdivision")
-    @classmethod
-    def _known_subdivision(cls, value: str | None, info: ValidationInfo) -> str | None:
-        from disclosure_inbox.domain.calendar import BusinessCalendar
-
-        BusinessCalendar.build("UTC", info.data.get("country"), value)
-        return value
-
-    @field_validator("workdays")
-    @classmethod
-    def _known_workdays(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from disclosure_inbox.domain.calendar import BusinessCalendar
-
-        BusinessCalendar.build("UTC", workdays=value)
-        return value
-
-
-class Sla(_Section):
-    acknowledgement_business_days: int = Field(default=5, ge=1, le=365)
-    # Severity -> business days from verification to resolution; 0 or absent: no clock.
-    resolution_business_days: dict[Severity, int] = Field(
-        default_factory=lambda: {Severity.CRITICAL: 5}
-    )
-    pause_in_needs_info: bool = True
-
-    @field_validator("resolution_business_days")
-    @classmethod
-    def _non_negative(cls, value: dict[Severity, int]) -> dict[Severity, int]:
-        for severity, days in value.items():
-            if days < 0 or days > 365:
-                raise ValueError(f"{severity}: business days must be between 0 and 365")
-        return value
-
-
-class Tier(_Section):
-    name: str = Field(min_length=1, max_length=40)
-    # Business days relative to the deadline: -1 one day before, 0 at it, +1 a day after.
-    offset: int = Field(ge=-30, le=30)
-    repeat: bool = False
-    # Empty: [organization] staff_addresses.
-    recipients: tuple[str, ...] = ()
-    clocks: tuple[Literal["acknowledgement", "resolution"], ...] = ("acknowledgement", "resolution")
-
-
-def _default_tiers() -> tuple[Tier, ...]:
-    return (
-        Tier(name="due-soon", offset=-1),
-        Tier(name="overdue", offset=0),
-        Tier(name="overdue-again", offset=1, repeat=True),
-    )
-
-
-class Escalation(_Section):
-    scan_interval_seconds: float = Field(default=300.0, ge=1.0)
-    # With digest on, a recipient with at least digest_min escalations in one scan gets one
-    # mail listing them all instead of one mail each.
-    digest: bool = True
-    digest_min: int = Field(default=2, ge=2)
-    tiers: tuple[Tier, ...] = Field(default_factory=_default_tiers)
-
-    @field_validator("tiers")
-    @classmethod
-    def _unique_names(cls, value: tuple[Tier, ...]) -> tuple[Tier, ...]:
-        names = [t.name for t in value]
-        if len(names) != len(set(names)):
-            raise ValueError("tier names must be unique")
-        return value
-
-
 class Daemon(_Section):
     # Polling is the safety net; with IDLE, new mail is taken within seconds.
     poll_interval_seconds: float = Field(default=60.0, ge=1.0)
@@ -368,6 +267,7 @@ class Settings(_Section):
     escalation: Escalation = Escalation()
     daemon: Daemon = Daemon()
     health: Health = Health()
+    staff: Staff = Staff()
     source: str = ""
 
     @property
@@ -394,7 +294,7 @@ def _first_error(exc: ValidationError) -> str:
 
 def parse_settings(data: dict[str, Any], source: str = "") -> Settings:
     data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
-    for section, key in (("imap", "password"), ("smtp", "password")):
+    for section, key in (("imap", "password"), ("smtp", "password"), ("staff", "token_secret")):
         if isinstance(data.get(section), dict):
             _read_secret(data[section], key, section)
     try:
