@@ -71,3 +71,56 @@ def test_0004_keeps_a_populated_outbox_and_its_rows_stay_claimable(database_url)
         assert [c.message_id for c in claimed] == ["<0@m.io>"]
     finally:
         engine.dispose()
+
+
+def test_0005_keeps_every_message_and_gives_none_an_author(database_url):
+    from datetime import datetime
+
+    from sqlalchemy import text
+
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine, "0004")
+        t0 = datetime(2026, 7, 1, 14, 0)
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO reports (ref, year, seq, status, reporter_address, "
+                    "reporter_name, subject, received_at, created_at, updated_at) VALUES "
+                    "('MIO-2026-0001', 2026, 1, 'new', 'r@example.org', 'R', 'XSS', :t, :t, :t)"
+                ),
+                {"t": t0},
+            )
+            for i, (outcome, rid) in enumerate([("report", 1), ("quarantined", None)]):
+                conn.execute(
+                    text(
+                        "INSERT INTO messages (report_id, direction, outcome, message_id, "
+                        'sender_address, sender_name, subject, in_reply_to, "references", '
+                        "received_at, raw_sha256, raw_size, parse_outcome, body_text, headers, "
+                        "created_at) VALUES (:rid, 'inbound', :outcome, :mid, 'r@example.org', "
+                        "'R', 'XSS', '', '', :t, :sha, 10, 'mail-parser', 'the text', '{}', :t)"
+                    ),
+                    {
+                        "rid": rid,
+                        "outcome": outcome,
+                        "mid": f"<{i}@x>",
+                        "sha": f"{i:064d}",
+                        "t": t0,
+                    },
+                )
+        upgrade(engine)
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT report_id, outcome, message_id, body_text, author FROM messages "
+                    "ORDER BY id"
+                )
+            ).all()
+            refs = conn.execute(text("SELECT ref, status FROM reports")).all()
+        assert [tuple(r) for r in rows] == [
+            (1, "report", "<0@x>", "the text", None),
+            (None, "quarantined", "<1@x>", "the text", None),
+        ]
+        assert [tuple(r) for r in refs] == [("MIO-2026-0001", "new")]
+    finally:
+        engine.dispose()

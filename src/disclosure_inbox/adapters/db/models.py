@@ -69,7 +69,8 @@ class Message(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"), index=True)
     direction: Mapped[str] = mapped_column(String(10))
-    # inbound: report | followup | quarantined; outbound: the outbox kind (ack, escalation, ...)
+    # inbound: report | followup | quarantined | unfiled | staff-reply; outbound: the outbox
+    # kind (ack, escalation, notification, relay, command-result, status-reply, ...)
     outcome: Mapped[str] = mapped_column(String(20), index=True)
     message_id: Mapped[str | None] = mapped_column(String(1000))
     sender_address: Mapped[str] = mapped_column(String(320))
@@ -87,6 +88,9 @@ class Message(Base):
     body_text: Mapped[str] = mapped_column(Text, default="")
     headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
+    # The staff address that wrote it (a staff reply, a relay, a command); None: a reporter
+    # or the system.
+    author: Mapped[str | None] = mapped_column(String(320))
 
     report: Mapped[Report | None] = relationship(
         back_populates="messages", foreign_keys=[report_id]
