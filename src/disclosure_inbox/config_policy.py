@@ -144,6 +144,8 @@ class Escalation(_Section):
 class Staff(_Section):
     """Staff mail: who is told of each report, and how their replies are authenticated."""
 
+    # Whether staff are told of each new report and each later message by mail.
+    notify: bool = True
     # Who is told of each report. Empty: [organization] staff_addresses.
     recipients: tuple[str, ...] = ()
     # Reply-To of mail to staff; "{token}" becomes the reply token (subaddressing, RFC 5233).

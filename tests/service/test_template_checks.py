@@ -188,15 +188,29 @@ def shape(value: Any) -> Any:
     return None
 
 
+def agree(a: Any, b: Any) -> bool:
+    """Two shapes agree; an empty list agrees with any list."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(agree(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return a[1] is None or b[1] is None or agree(a[1], b[1])
+    return a == b
+
+
 @SQLITE
 def test_sample_contexts_have_exactly_the_keys_of_the_real_ones(make_deployment):
     """Adding a key to a real context (or dropping one) without the samples fails here."""
-    d = make_deployment()
+    d = make_deployment(staff={"notify": True, "token_secret": "k" * 32})
     recorder = RecordingRenderer()
     monday, tuesday = (datetime(2026, 6, day, 10, 0, tzinfo=UTC) for day in (29, 30))
     d.account.append(
-        [simple("one"), simple("two", sender="B <b@example.net>"), simple("three")],
-        internaldates=[monday, tuesday, tuesday],
+        [
+            simple("one", message_id="<one@example.org>"),
+            simple("two", sender="B <b@example.net>"),
+            simple("three"),
+            simple("Re: one", headers={"In-Reply-To": "<one@example.org>"}),  # a follow-up
+        ],
+        internaldates=[monday, tuesday, tuesday, tuesday],
     )
     app = d.app()
     app.renderer = recorder
@@ -219,7 +233,7 @@ def test_sample_contexts_have_exactly_the_keys_of_the_real_ones(make_deployment)
     for template, contexts in recorder.contexts.items():
         for sample in SAMPLES[template]:
             for context in contexts:
-                assert shape(context) == shape(sample), template
+                assert agree(shape(context), shape(sample)), template
 
 
 # --- reload ------------------------------------------------------------------------------

@@ -199,6 +199,39 @@ _ESCALATION_ITEM: Mapping[str, Any] = {
 _LATE_ITEM = {**_ESCALATION_ITEM, "ref": "SEC-2026-0002", "late": True, "severity": "not set"}
 _STAFF = {"organization": "Example", "mailbox": "security@example.com"}
 
+_NOTICE: Mapping[str, Any] = {
+    **_STAFF,
+    "ref": "SEC-2026-0001",
+    "subject": "Stored XSS in hxxps://example[.]com/profile",
+    "reporter": "ada[@]example[.]org",
+    "reporter_name": "Ada Researcher",
+    "received_at": "Wednesday 01 July 2026, 14:00 UTC",
+    "status": "new",
+    "severity": "not set",
+    "clocks": [{"name": "acknowledgement", "due_at": "Wednesday 08 July 2026, 23:59 UTC"}],
+    "body": "The profile page renders the name unescaped:\n<script>alert(1)</script>",
+    "omitted": 1234,
+    "attachments": [
+        {
+            "filename": "poc.html",
+            "content_type": "text/html",
+            "size": 2048,
+            "sha256": "0" * 64,
+        }
+    ],
+    "bounced": False,
+    "replies": True,
+}
+_QUIET_NOTICE = {
+    **_NOTICE,
+    "reporter_name": "",
+    "clocks": [],
+    "body": "",
+    "omitted": 0,
+    "attachments": [],
+    "replies": False,
+}
+
 SAMPLES: Mapping[tuple[str, str], tuple[Mapping[str, Any], ...]] = {
     ("reporter", "ack"): (
         {
@@ -225,6 +258,11 @@ SAMPLES: Mapping[tuple[str, str], tuple[Mapping[str, Any], ...]] = {
         {**_STAFF, "items": [_LATE_ITEM], "count": 1},
     ),
     ("staff", "digest"): ({**_STAFF, "items": [_ESCALATION_ITEM, _LATE_ITEM], "count": 2},),
+    ("staff", "new-report"): (_NOTICE, _QUIET_NOTICE),
+    ("staff", "followup"): (
+        {**_NOTICE, "status": "", "clocks": [], "bounced": True},
+        {**_QUIET_NOTICE, "status": ""},
+    ),
     ("staff", "template-failed"): (
         {
             **_STAFF,

@@ -99,6 +99,9 @@ class Found:
     known: Known
     acks: AckCounts
     unbounced: set[str]  # our outgoing Message-IDs, among those quoted, not marked bounced
+    # The references of the stored reports the batch's follow-ups join (looked up after
+    # deciding, for the staff notices).
+    report_refs: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from datetime import datetime
 
 @dataclass(frozen=True)
 class Outgoing:
-    kind: str  # ack | escalation | alert
+    kind: str  # ack | escalation | alert | notification | relay | command-result | ...
     report_id: int | None
     report_ref: str | None
     recipients: Sequence[str]
@@ -19,6 +19,7 @@ class Outgoing:
     in_reply_to: str | None = None
     references: Sequence[str] = ()
     auto_submitted: str = "auto-replied"
+    reply_to: str | None = None  # staff mail: the reply address with the recipient's token
 
 
 @dataclass(frozen=True)

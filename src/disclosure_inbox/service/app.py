@@ -21,8 +21,9 @@ from disclosure_inbox.ports import Clock, Mailbox, SystemClock
 from disclosure_inbox.service.acks import Acknowledger
 from disclosure_inbox.service.alerts import Alerts
 from disclosure_inbox.service.escalation import Escalator, ScanResult
-from disclosure_inbox.service.intake import Intake, IntakeResult
+from disclosure_inbox.service.intake import Intake, IntakeResult, Planners
 from disclosure_inbox.service.leader import Leadership, leadership_for
+from disclosure_inbox.service.notices import StaffNotifier
 from disclosure_inbox.service.outbox import DrainResult, Outbox
 from disclosure_inbox.service.parsing import Parser, ParseSettings
 
@@ -77,7 +78,10 @@ class App:
             self.settings,
             self.store,
             self.parser(),
-            Acknowledger(self.settings, self.renderer),
+            Planners(
+                Acknowledger(self.settings, self.renderer),
+                StaffNotifier(self.settings, self.renderer),
+            ),
             after_commit=after_commit,
         )
 

@@ -92,6 +92,18 @@ def _batches(uids: Sequence[int], sizes: dict[int, int], count: int) -> Iterator
         yield batch
 
 
+class Planners:
+    """Planners asked in order: a later one sees what the earlier ones added (the staff
+    notices show the clock the acknowledgement planned)."""
+
+    def __init__(self, *planners: Planner) -> None:
+        self.planners = planners
+
+    def plan(self, writes: Writes, found: Found, now: datetime) -> None:
+        for planner in self.planners:
+            planner.plan(writes, found, now)
+
+
 class Intake:
     def __init__(
         self,
@@ -271,6 +283,14 @@ class Intake:
         quoted = [mid for i in items for mid in i.quoted_ids]
         found = messages.look_up(tx, keys, years(items, self._tz), quoted, now)
         writes = Writes(decisions=decide_batch(items, found.known, self._prefix, self._tz))
+        found.report_refs = messages.report_refs(
+            tx,
+            (
+                d.report_id
+                for d in writes.decisions
+                if d.outcome is Outcome.FOLLOWUP and d.report_id is not None and d.report_id > 0
+            ),
+        )
         self._describe(writes, now)
         self.planner.plan(writes, found, now)
         return writes

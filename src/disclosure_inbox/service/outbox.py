@@ -68,6 +68,7 @@ def build_message(settings: Settings, out: Outgoing, message_id: str, now: datet
     headers = [
         compose.mailbox("From", settings.smtp.from_name, settings.smtp_from),
         compose.addresses("To", out.recipients),
+        compose.addresses("Reply-To", [out.reply_to]) if out.reply_to else None,
         compose.unstructured("Subject", out.subject),
         compose.date("Date", now),
         compose.message_id("Message-ID", message_id),

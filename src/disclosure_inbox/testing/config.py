@@ -55,6 +55,9 @@ def local_deployment(
             "from_name": "Mio Security",
             "timeout_seconds": 5,
         },
+        # Staff notices are off unless a test turns them on ({"staff": {"notify": True}}):
+        # most tests count the mail the reporters get.
+        "staff": {"notify": False},
     }
     for name, values in (overrides or {}).items():
         sections.setdefault(name, {}).update(values)

@@ -48,6 +48,16 @@ def high_water(tx: Session) -> tuple[int, int]:
     return int(row[0] or 0), int(row[1] or 0)
 
 
+def report_refs(tx: Session, report_ids: Iterable[int]) -> dict[int, str]:
+    """The references of these reports, by id."""
+    ids = list(set(report_ids))
+    if not ids:
+        return {}
+    return {
+        rid: ref for rid, ref in tx.execute(select(Report.id, Report.ref).where(Report.id.in_(ids)))
+    }
+
+
 def look_up(
     tx: Session, keys: LookupKeys, years: Iterable[int], quoted: Iterable[str], now: datetime
 ) -> Found:
