@@ -175,3 +175,25 @@ def test_a_line_that_is_no_header_still_ends_the_block():
     utf8 = "Subject: caf\u00e9\r\nFrom: a@example.org\r\n\r\nx\r\n".encode()
     assert parse_message(utf8).subject == "caf\u00e9"
     assert "InvalidHeaderDefect" not in parse_message(utf8).defects
+
+
+def test_recipients_and_authentication_results_are_read_from_every_header():
+    raw = (
+        b"Authentication-Results: mx.m.io;\r\n dkim=pass header.d=m.io\r\n"
+        b"Authentication-Results: other.example; spf=fail\r\n"
+        b"Delivered-To: soc+abc@m.io\r\n"
+        b"X-Original-To: SOC+abc@M.io\r\n"
+        b"From: Lead <lead@m.io>\r\n"
+        b"To: Ada <ada@example.org>, soc@m.io\r\n"
+        b"Cc: =?utf-8?q?B=C3=B6b?= <bob@m.io>\r\n"
+        b"Subject: x\r\n\r\nbody\r\n"
+    )
+    for parsed in (parse_message(raw), parse_headers_only(raw)):
+        assert parsed.recipients == (
+            "soc+abc@m.io",
+            "ada@example.org",
+            "soc@m.io",
+            "bob@m.io",
+        )
+        assert len(parsed.auth_results) == 2
+        assert "dkim=pass header.d=m.io" in parsed.auth_results[0]

@@ -21,11 +21,11 @@ import re
 import unicodedata
 from datetime import datetime
 from email.message import Message
-from html.parser import HTMLParser
 from typing import Any
 
 import mailparser
 
+from disclosure_inbox.adapters.html_text import html_to_text
 from disclosure_inbox.domain.model import Attachment, ParsedMessage
 from disclosure_inbox.domain.sanitize import decode_encoded_words
 
@@ -89,46 +89,6 @@ def safe_filename(name: str | None, index: int) -> str:
     return name
 
 
-class _TextExtractor(HTMLParser):
-    """HTML to plain text for reading only; the HTML itself is never rendered."""
-
-    _SKIP = {"script", "style", "head", "title"}
-    _BREAK = {"br", "p", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "pre"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skipping += 1
-        elif tag in self._BREAK:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP and self._skipping:
-            self._skipping -= 1
-        elif tag in self._BREAK:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            self.parts.append(data)
-
-
-def html_to_text(html: str) -> str:
-    extractor = _TextExtractor()
-    try:
-        extractor.feed(html)
-        extractor.close()
-    except Exception:  # HTMLParser is lenient, but never let it stop intake
-        return re.sub(r"<[^>]*>", " ", html)
-    text = "".join(extractor.parts)
-    text = re.sub(r"[ \t\r\f\v]+", " ", text)
-    return re.sub(r"\n\s*\n+", "\n\n", text).strip()
-
-
 def _raw_items(msg: Message) -> list[tuple[str, str]]:
     """Headers as written. ``items()`` would turn raw 8-bit bytes (RFC 6532 UTF-8) into U+FFFD
     before we could decode them; the raw values keep them surrogate-escaped."""
@@ -178,6 +138,23 @@ def _sender(msg: Message, headers: dict[str, str]) -> tuple[str, str]:
     return "", decode_header(raw)[:200] if raw else ""
 
 
+_RECIPIENT_HEADERS = ("to", "cc", "delivered-to", "x-original-to")
+
+
+def _recipients(msg: Message) -> tuple[str, ...]:
+    """Every address the message was sent to (To, Cc, and the Delivered-To and X-Original-To
+    that the receiving server adds), lower-cased: where a reply token may be."""
+    raw = [
+        _undo_surrogates(v) for k, v in _raw_items(msg) if k.strip().lower() in _RECIPIENT_HEADERS
+    ]
+    try:
+        pairs = email.utils.getaddresses(raw)
+    except Exception:
+        pairs = []
+    found = (clean_text(addr.strip().lower())[:320] for _, addr in pairs if "@" in addr)
+    return tuple(dict.fromkeys(found))[:50]
+
+
 def _date(msg: Message) -> datetime | None:
     try:
         value = email.utils.parsedate_to_datetime(str(msg.get("Date", "")))
@@ -196,6 +173,12 @@ def header_fields(msg: Message, headers: dict[str, str]) -> dict[str, Any]:
 
     mids = ids("Message-ID")
     return {
+        "recipients": _recipients(msg),
+        "auth_results": tuple(
+            clean_text(_undo_surrogates(v))[:2000]
+            for k, v in _raw_items(msg)
+            if k.strip().lower() == "authentication-results"
+        )[:10],
         "message_id": mids[0] if mids else None,
         "sender_address": address,
         "sender_name": name,

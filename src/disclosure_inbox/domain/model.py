@@ -38,6 +38,7 @@ class Outcome(enum.StrEnum):
     REPORT = "report"
     FOLLOWUP = "followup"
     QUARANTINED = "quarantined"
+    STAFF_REPLY = "staff-reply"  # an authenticated staff member's mail about a report
     # Not stored as a message's outcome: what a pass did with a location.
     DUPLICATE = "duplicate"  # seen before under another UID or mailbox: only a new location
     SEEN = "seen"  # stored before, not yet flagged (a crash between commit and flag)
@@ -70,6 +71,10 @@ class ParsedMessage:
     content_type: str
     parser: str  # "mail-parser" or "email" (the fallback)
     defects: tuple[str, ...] = field(default=())
+    # Every address it was sent to (To, Cc, Delivered-To, X-Original-To), lower-cased.
+    recipients: tuple[str, ...] = field(default=())
+    # Every Authentication-Results header (RFC 8601), as written, in order.
+    auth_results: tuple[str, ...] = field(default=())
 
 
 @dataclass(frozen=True, slots=True)
