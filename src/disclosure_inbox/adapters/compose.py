@@ -24,6 +24,7 @@ raises ``HeaderDefect``.
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ from email.charset import QP, Charset
 from email.header import Header
 from email.quoprimime import body_encode
 from email.utils import format_datetime, formataddr
+from urllib.parse import quote
 
 CRLF = "\r\n"
 FOLD_AT = 78  # RFC 5322 section 2.1.1: SHOULD be no more than 78 characters
@@ -140,19 +142,50 @@ def _body(text: str, subtype: str) -> str:
     )
 
 
-def compose(headers: Sequence[str], text: str, html: str | None = None) -> bytes:
+def compose(
+    headers: Sequence[str],
+    text: str,
+    html: str | None = None,
+    attachments: Sequence[tuple[str, str, bytes]] = (),
+) -> bytes:
     """The whole message: ``headers`` (already made by the functions above), then a text
-    body, or a multipart/alternative of the text and the HTML."""
+    body, or a multipart/alternative of the text and the HTML; with ``attachments``
+    ((filename, content type, bytes), each base64), all of that inside a multipart/mixed."""
     head = "".join(header + CRLF for header in headers)
     if html is None:
-        return f"{head}MIME-Version: 1.0{CRLF}{_body(text, 'plain')}".encode("ascii")
-    parts = [_body(text, "plain"), _body(html, "html")]
+        body = _body(text, "plain")
+    else:
+        body = _multipart("alternative", [_body(text, "plain"), _body(html, "html")])
+    if attachments:
+        body = _multipart("mixed", [body, *(_attachment(*a) for a in attachments)])
+    return f"{head}MIME-Version: 1.0{CRLF}{body}".encode("ascii")
+
+
+def _multipart(subtype: str, parts: Sequence[str]) -> str:
     boundary = f"=_{secrets.token_hex(16)}"
     while any(boundary in part for part in parts):  # 128 random bits: never, but cheap
         boundary = f"=_{secrets.token_hex(16)}"
     # Each delimiter line begins with the CRLF before it (RFC 2046 section 5.1.1).
     body = "".join(f"--{boundary}{CRLF}{part}{CRLF}" for part in parts) + f"--{boundary}--{CRLF}"
+    return f'Content-Type: multipart/{subtype}; boundary="{boundary}"{CRLF}{CRLF}{body}'
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9!#$&^_.+-]{1,127}/[A-Za-z0-9!#$&^_.+-]{1,127}")
+
+
+def _attachment(filename: str, content_type: str, data: bytes) -> str:
+    """One attachment part. The name goes in RFC 2231 form (``filename*=utf-8''...``) unless
+    it is plain ASCII; a content type that is not a plain ``type/subtype`` is sent as
+    application/octet-stream."""
+    _checked("filename", filename)
+    kind = content_type.lower() if _TOKEN.fullmatch(content_type) else "application/octet-stream"
+    name = filename or "attachment"
+    if name.isascii() and not re.search(r'["\\\x00-\x1f\x7f]', name):
+        disposition = f'attachment; filename="{name[:200]}"'  # within 998 (RFC 5322 2.1.1)
+    else:  # at most 12 octets a character once percent-encoded: 60 stay within 998
+        disposition = f"attachment; filename*=utf-8''{quote(name[:60], safe='')}"
+    encoded = base64.encodebytes(data).decode("ascii").replace("\n", CRLF)
     return (
-        f"{head}MIME-Version: 1.0{CRLF}"
-        f'Content-Type: multipart/alternative; boundary="{boundary}"{CRLF}{CRLF}{body}'
-    ).encode("ascii")
+        f"Content-Type: {kind}{CRLF}Content-Transfer-Encoding: base64{CRLF}"
+        f"Content-Disposition: {disposition}{CRLF}{CRLF}{encoded}"
+    )

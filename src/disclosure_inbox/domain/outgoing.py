@@ -20,6 +20,8 @@ class Outgoing:
     references: Sequence[str] = ()
     auto_submitted: str = "auto-replied"
     reply_to: str | None = None  # staff mail: the reply address with the recipient's token
+    attachments: Sequence[tuple[str, str, bytes]] = ()  # (filename, content type, bytes)
+    author: str | None = None  # the staff member who wrote it (a relay), None: the system
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,9 @@ def build_message(settings: Settings, out: Outgoing, message_id: str, now: datet
         "X-Auto-Response-Suppress: All",
         compose.unstructured(LOOP_MARKER, org.mailbox_address),
     ]
-    return compose.compose([h for h in headers if h is not None], out.text, out.html or None)
+    return compose.compose(
+        [h for h in headers if h is not None], out.text, out.html or None, out.attachments
+    )
 
 
 def build(settings: Settings, out: Outgoing, now: datetime, token: str | None = None) -> Built:

@@ -65,6 +65,7 @@ def insert_built(tx: Session, mails: list[Built]) -> list[int]:
                 "body_text": m.out.text,
                 "headers": {},
                 "created_at": m.created_at,
+                "author": m.out.author,
             }
             for m in mails
         ],
