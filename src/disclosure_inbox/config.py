@@ -270,6 +270,32 @@ class Settings(_Section):
     staff: Staff = Staff()
     source: str = ""
 
+    @model_validator(mode="after")
+    def _reply_tokens_fit(self) -> Settings:
+        """A reply address with a token must stay a valid address (a local part of at most
+        64 octets, RFC 5321 4.5.3.1.1) for the longest reference this prefix makes."""
+        keys = self.staff.token_keys
+        if not keys:
+            return self
+        from datetime import UTC, datetime
+
+        from disclosure_inbox.domain import tokens
+
+        template = self.staff.reply_address
+        if not template:
+            local, _, domain = self.organization.mailbox_address.partition("@")
+            template = f"{local}+{{token}}@{domain}"
+        longest = f"{self.organization.reference_prefix}-2026-99999"
+        try:
+            expires = datetime(2099, 1, 1, tzinfo=UTC)
+            tokens.reply_address(template, tokens.issue(keys, longest, "a@b", expires))
+        except ValueError as exc:
+            raise ValueError(
+                f"staff.reply_address: {template!r} cannot carry a reply token for references "
+                f"like {longest} ({exc}); use a shorter local part or reference_prefix"
+            ) from None
+        return self
+
     @property
     def database_url(self) -> str:
         if self.database.url:
@@ -289,6 +315,8 @@ def _first_error(exc: ValidationError) -> str:
         msg = "unknown key"
     if err["type"] == "missing":
         msg = "required key is missing"
+    if not err["loc"]:
+        return msg  # a check across sections names its own key
     return f"{key}: {msg}"
 
 
