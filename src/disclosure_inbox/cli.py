@@ -144,6 +144,11 @@ def _parser() -> argparse.ArgumentParser:
     rset.add_argument("--actor", default=os.environ.get("USER") or "cli")
     rset.add_argument("--duplicate-of", metavar="REF", help="with --status duplicate")
     rset.set_defaults(after_parse=lambda args: _check_status_options(rset, args))
+    rr = reports.add_parser("reply", help="send a message to the reporter from the mailbox")
+    rr.add_argument("ref")
+    rr.add_argument("--body-file", required=True, metavar="FILE", help="the text; - for stdin")
+    rr.add_argument("--attach", action="append", default=[], metavar="PATH")
+    rr.add_argument("--actor", default=os.environ.get("USER") or "cli")
 
     sla = sub.add_parser("sla", help="SLA deadlines").add_subparsers(
         dest="sla_command", required=True
@@ -256,6 +261,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                     due_before=_in_zone(args.due_before, settings),
                 )
                 return _emit(listed, args.format)
+            if args.reports_command == "reply":
+                return commands.report_reply(
+                    settings, args.ref, args.body_file, args.attach, actor=args.actor
+                )
             if args.reports_command == "set":
                 return commands.report_set(
                     settings,

@@ -6,8 +6,10 @@ Every command gets its parts from ``App``, the composition root it shares with t
 from __future__ import annotations
 
 import logging
+import mimetypes
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from disclosure_inbox.adapters.db import clocks, reports
@@ -251,3 +253,51 @@ def stats(settings: Settings) -> dict[str, Any]:
     app = _store_app(settings)
     with app.store.reading() as tx:
         return store_stats.counts(tx)
+
+
+def report_reply(
+    settings: Settings, ref: str, body_file: str, attach: list[str], *, actor: str
+) -> int:
+    """Send a staff member's text (and files) to the reporter, as a reply by mail would."""
+    text = _read_text(body_file)
+    if not text.strip():
+        raise UsageError(f"{body_file}: nothing to send")
+    files = [_read_attachment(path) for path in attach]
+    if sum(len(data) for _, _, data in files) > settings.storage.max_message_bytes:
+        raise UsageError("the attachments are larger than [storage] max_message_bytes")
+    app = _store_app(settings)
+    now = app.clock.now()
+    desk = app.staff_desk()
+    with app.store.transaction() as tx:
+        report = reports.by_ref(tx, ref)
+        if report is None:
+            raise NotFound(f"no report {ref!r}")
+        message_id = desk.relay(tx, report, text, files, actor, now)
+        report = desk.first_response(tx, report, actor, now)
+        desk.tell_staff(
+            tx, report, actor, [f"Sent to the reporter ({report.reporter_address})."], text, now
+        )
+    say(
+        f"{report.ref}: queued to {report.reporter_address} as {message_id}; status {report.status}"
+    )
+    return 0
+
+
+def _read_text(path: str) -> str:
+    try:
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not UTF-8 text") from None
+
+
+def _read_attachment(path: str) -> tuple[str, str, bytes]:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    kind = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    return Path(path).name, kind, data

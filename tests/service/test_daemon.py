@@ -249,7 +249,8 @@ def test_after_an_imap_outage_mail_is_taken_in_without_waiting_out_the_backoff(
 
 @SQLITE
 def test_sigterm_mid_batch_exits_0_and_loses_nothing(make_deployment, daemons):
-    d = make_deployment(daemon=FAST)
+    # Batches of ten: intake is seen under way long before the last one.
+    d = make_deployment(daemon=FAST, imap={"batch_size": 10})
     messages = [g.raw for g in generate(300, seed=21, large_every=0)]
     d.account.append(messages)
     daemon = daemons(d)

@@ -103,13 +103,16 @@ def test_a_follow_up_joins_the_staff_thread_and_machine_mail_does_not(staffed):
     )
     d.run_once()
     assert d.counts()["reports"] == 1
-    [_, followup] = to(d, "lead@m.io")
+    # The auto-reply tells no one; the lead's own mail, which nothing authenticates (no
+    # reply token, no DKIM), is no staff reply: the thread is warned of it.
+    [_, followup, warning] = to(d, "lead@m.io")
+    assert "claims to be from staff (lead@m.io) but was not authenticated" in text_of(warning)
     assert followup["Subject"] == "[MIO-2026-0001] Re: SQLi in search"
     assert followup["In-Reply-To"] == root["Message-ID"]
     assert followup["References"] == root["Message-ID"]
     assert "Here is a second payload." in text_of(followup)
     assert "wrote again about MIO-2026-0001" in text_of(followup)
-    assert len(to(d, "oncall@m.io")) == 2
+    assert len(to(d, "oncall@m.io")) == 3
 
 
 def test_a_bounce_of_the_acknowledgement_tells_staff_the_reporter_is_unreachable(staffed):
@@ -167,3 +170,17 @@ def test_notify_off_tells_no_one(make_deployment):
     d.account.append([simple("One")])
     d.run_once()
     assert [list(m.rcpt_tos) for m in d.sink.messages] == [["ada@example.org"]]
+
+
+def test_an_escalation_of_one_report_joins_its_staff_thread(staffed):
+    from datetime import UTC, datetime
+
+    d = staffed
+    d.account.append([simple("One")], internaldates=[datetime(2026, 7, 1, 10, 0, tzinfo=UTC)])
+    d.run_once()
+    [root] = to(d, "lead@m.io")
+    d.clock.set(datetime(2026, 7, 8, 0, 5, tzinfo=UTC))  # due-soon fired at the end of 07-07
+    d.run_once()
+    [_, escalation] = to(d, "lead@m.io")
+    assert "due-soon" in escalation["Subject"]
+    assert escalation["In-Reply-To"] == root["Message-ID"]

@@ -202,11 +202,12 @@ def test_sample_contexts_have_exactly_the_keys_of_the_real_ones(make_deployment)
     """Adding a key to a real context (or dropping one) without the samples fails here."""
     d = make_deployment(staff={"notify": True, "token_secret": "k" * 32})
     recorder = RecordingRenderer()
+    two_id = "<two@example.net>"
     monday, tuesday = (datetime(2026, 6, day, 10, 0, tzinfo=UTC) for day in (29, 30))
     d.account.append(
         [
             simple("one", message_id="<one@example.org>"),
-            simple("two", sender="B <b@example.net>"),
+            simple("two", sender="B <b@example.net>", message_id=two_id),
             simple("three"),
             simple("Re: one", headers={"In-Reply-To": "<one@example.org>"}),  # a follow-up
         ],
@@ -215,6 +216,32 @@ def test_sample_contexts_have_exactly_the_keys_of_the_real_ones(make_deployment)
     app = d.app()
     app.renderer = recorder
     run_cycle(app)  # the acknowledgements
+    # A staff member answers one report, with a command: the relay and the command result.
+    notice = next(
+        m.message
+        for m in d.sink.messages
+        if list(m.rcpt_tos) == ["lead@m.io"] and m.message["Subject"].endswith("three")
+    )
+    d.account.append(
+        [
+            simple(
+                "Re: three",
+                "We can reproduce it.\n/needs-info\n",
+                sender="Lead <lead@m.io>",
+                to=notice["Reply-To"],
+                headers={"In-Reply-To": notice["Message-ID"]},
+            ),
+            # The reporter of "two" asks where it stands.
+            simple(
+                "Re: two",
+                "status",
+                sender="B <b@example.net>",
+                headers={"In-Reply-To": two_id},
+            ),
+        ],
+        internaldates=[tuesday, tuesday],
+    )
+    run_cycle(app)
     d.clock.set(datetime(2026, 7, 4, 12, 0, tzinfo=UTC))  # one report due soon: one mail
     run_cycle(app)
     d.clock.set(datetime(2026, 7, 8, 1, 0, tzinfo=UTC))  # several due at once: a digest

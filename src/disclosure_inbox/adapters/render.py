@@ -221,6 +221,8 @@ _NOTICE: Mapping[str, Any] = {
     ],
     "bounced": False,
     "replies": True,
+    "warning": "This message claims to be from staff (lead@example.com) but was not "
+    "authenticated (no-authentication): nothing in it was sent to the reporter.",
 }
 _QUIET_NOTICE = {
     **_NOTICE,
@@ -230,6 +232,7 @@ _QUIET_NOTICE = {
     "omitted": 0,
     "attachments": [],
     "replies": False,
+    "warning": "",
 }
 
 SAMPLES: Mapping[tuple[str, str], tuple[Mapping[str, Any], ...]] = {
@@ -262,6 +265,44 @@ SAMPLES: Mapping[tuple[str, str], tuple[Mapping[str, Any], ...]] = {
     ("staff", "followup"): (
         {**_NOTICE, "status": "", "clocks": [], "bounced": True},
         {**_QUIET_NOTICE, "status": ""},
+    ),
+    ("reporter", "status"): (
+        {
+            **_STAFF,
+            "ref": "SEC-2026-0001",
+            "status": "triaged",
+            "severity": "not set",
+            "clocks": [
+                {
+                    "name": "acknowledgement",
+                    "state": "running",
+                    "due": "due in 2 business days (Wed 2026-07-08 23:59 UTC)",
+                }
+            ],
+        },
+    ),
+    ("reporter", "relay"): (
+        {**_STAFF, "ref": "SEC-2026-0001", "text": "Thank you, we can reproduce it."},
+    ),
+    ("staff", "command-result"): (
+        {
+            **_STAFF,
+            "ref": "SEC-2026-0001",
+            "actor": "lead@example.com",
+            "status": "verified",
+            "severity": "critical",
+            "results": ["Sent to the reporter.", "/verify critical: triaged -> verified"],
+            "relayed": "Thank you, we can reproduce it.",
+        },
+        {
+            **_STAFF,
+            "ref": "SEC-2026-0001",
+            "actor": "lead@example.com",
+            "status": "new",
+            "severity": "not set",
+            "results": ["/close: refused: cannot move from new to closed"],
+            "relayed": "",
+        },
     ),
     ("staff", "template-failed"): (
         {

@@ -15,7 +15,10 @@ The outcomes, tried in this order; the first that applies wins, and its name is 
    a relay's headers): a duplicate as well; its bytes are kept.
 3. a row of ``QUARANTINE`` fires: the message is stored raw, with the reason, for staff.
 4. otherwise the threading rules (``threading.decide_thread``) make it a follow-up of a
-   report, or a new report with the year's next reference number.
+   report, or a new report with the year's next reference number. A staff member's mail
+   that joins a report (by threading, or by the report its reply token names) and that
+   ``domain/staff.py`` authenticated is a ``staff-reply``: the service relays it and runs
+   its commands. Staff mail that does not authenticate is treated as anyone's.
 
 Worked example: a batch holds a report R (Message-ID <a@x>), its resend under another UID
 with the same bytes, and the reporter's reply to it (In-Reply-To <a@x>). R becomes report -1
@@ -36,6 +39,7 @@ from disclosure_inbox.domain.model import Outcome, ParsedMessage
 from disclosure_inbox.domain.outgoing import Built
 from disclosure_inbox.domain.refs import format_ref
 from disclosure_inbox.domain.sla import ClockState
+from disclosure_inbox.domain.staff import StaffVerdict
 from disclosure_inbox.domain.threading import TaggedReport, decide_thread, resolve_reports
 
 
@@ -66,6 +70,8 @@ class Incoming:
     quoted_ids: tuple[str, ...] = ()  # our own Message-IDs quoted by a bounce
     attachments: tuple[StoredAttachment, ...] = ()
     max_bytes: int = 0  # the size limit it was parsed under ([storage] max_message_bytes)
+    # Set by the service for mail whose From is a staff address: authenticated or not.
+    staff: StaffVerdict | None = None
 
     @property
     def location(self) -> tuple[str, int, int]:
@@ -99,9 +105,19 @@ class Found:
     known: Known
     acks: AckCounts
     unbounced: set[str]  # our outgoing Message-IDs, among those quoted, not marked bounced
-    # The references of the stored reports the batch's follow-ups join (looked up after
-    # deciding, for the staff notices).
-    report_refs: dict[int, str] = field(default_factory=dict)
+    # The stored reports the batch's follow-ups join, looked up after deciding (for the
+    # staff notices and the reporter's status replies).
+    followed: dict[int, FollowedReport] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class FollowedReport:
+    ref: str
+    status: str
+    severity: str | None
+    reporter_address: str
+    subject: str
+    clocks: tuple[ClockState, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +203,12 @@ def decide(item: Incoming, known: Known, prefix: str, tz: ZoneInfo) -> Decision:
         known_message_ids=resolve_reports(known.id_reports, ids, parsed.sender_address),
         tagged_reports={r: known.tagged[r] for r in item.subject_refs if r in known.tagged},
     )
+    staff = item.staff if item.staff is not None and item.staff.authenticated else None
+    if staff is not None:
+        by_token = known.tagged.get(staff.report_ref) if staff.report_ref else None
+        report_id = by_token.report_id if by_token is not None else thread.report_id
+        if report_id is not None:
+            return Decision(item, Outcome.STAFF_REPLY, staff.rule, report_id=report_id)
     if thread.report_id is not None:
         return Decision(
             item, Outcome.FOLLOWUP, thread.rule, report_id=thread.report_id, mentioned=()
@@ -260,7 +282,8 @@ def lookup_keys(items: Sequence[Incoming]) -> LookupKeys:
     return LookupKeys(
         shas=frozenset(i.sha256 for i in items),
         message_ids=frozenset(ids),
-        refs=frozenset(r for i in items for r in i.subject_refs),
+        refs=frozenset(r for i in items for r in i.subject_refs)
+        | frozenset(i.staff.report_ref for i in items if i.staff and i.staff.report_ref),
     )
 
 
@@ -318,7 +341,7 @@ class IntakeResult:
             case Outcome.REPORT:
                 self.messages += 1
                 self.reports += 1
-            case Outcome.FOLLOWUP:
+            case Outcome.FOLLOWUP | Outcome.STAFF_REPLY:
                 self.messages += 1
                 self.followups += 1
             case Outcome.QUARANTINED:

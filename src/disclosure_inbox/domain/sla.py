@@ -163,10 +163,12 @@ def resume(clock: ClockState, at: datetime, cal: BusinessCalendar) -> ClockState
 
 
 def stop(clock: ClockState, at: datetime) -> ClockState:
-    """Stop for good; a paused clock is stopped as of its pause (no time counted since)."""
+    """Stop for good; a paused clock is stopped as of its pause (no time counted since). A
+    stop before the start (the mail server, whose receipt time started the clock, is ahead
+    of our clock) counts as at the start."""
     if clock.stopped_at is not None:
         raise ValueError(f"the {clock.name} clock is already stopped")
-    stopped = clock.paused_at if clock.paused_at is not None else at
+    stopped = clock.paused_at if clock.paused_at is not None else max(at, clock.started_at)
     return replace(clock, stopped_at=stopped, paused_at=None)
 
 

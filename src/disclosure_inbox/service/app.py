@@ -26,6 +26,8 @@ from disclosure_inbox.service.leader import Leadership, leadership_for
 from disclosure_inbox.service.notices import StaffNotifier
 from disclosure_inbox.service.outbox import DrainResult, Outbox
 from disclosure_inbox.service.parsing import Parser, ParseSettings
+from disclosure_inbox.service.staffmail import StaffDesk
+from disclosure_inbox.service.status import StatusReplies
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +83,14 @@ class App:
             Planners(
                 Acknowledger(self.settings, self.renderer),
                 StaffNotifier(self.settings, self.renderer),
+                StatusReplies(self.settings, self.renderer),
             ),
+            desk=self.staff_desk(),
             after_commit=after_commit,
         )
+
+    def staff_desk(self) -> StaffDesk:
+        return StaffDesk(self.settings, self.renderer, self.blobs)
 
     def close_parser(self) -> None:
         """Stop the parse workers (started again when next needed)."""

@@ -26,6 +26,7 @@ from disclosure_inbox.domain.errors import AlreadyRecorded
 from disclosure_inbox.domain.sanitize import defang, header_safe
 from disclosure_inbox.ports import Transaction
 from disclosure_inbox.service.clocks import business_calendar, tiers
+from disclosure_inbox.service.notices import thread_root
 from disclosure_inbox.service.outbox import Outgoing, enqueue
 
 log = logging.getLogger(__name__)
@@ -214,6 +215,9 @@ class Escalator:
             log.error("staff/%s template failed, sent the bundled one: %s", event, problem)
             text = f"[Your template failed, so this is the bundled one: {problem}]\n\n" + text
         first = group[0].report
+        # One report's escalation joins that recipient's thread of the report (a digest
+        # spans several reports, so it stands alone).
+        root = thread_root(self.settings, first.ref, address) if len(group) == 1 else None
         return Outgoing(
             kind="escalation",
             report_id=first.id if len(group) == 1 else None,
@@ -222,5 +226,7 @@ class Escalator:
             subject=header_safe(subject, 200),
             text=text,
             html=None,
+            in_reply_to=root,
+            references=(root,) if root else (),
             auto_submitted="auto-generated",
         )

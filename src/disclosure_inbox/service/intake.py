@@ -58,6 +58,7 @@ from disclosure_inbox.domain.model import Outcome, RawMessage
 from disclosure_inbox.ports import Mailbox, Transaction
 from disclosure_inbox.service.acks import entry
 from disclosure_inbox.service.parsing import EMPTY, ParseFailure, Parser, Parsing
+from disclosure_inbox.service.staffmail import StaffDesk
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +113,14 @@ class Intake:
         parser: Parser,
         planner: Planner,
         *,
+        desk: StaffDesk | None = None,
         after_commit: Callable[[], Any] = lambda: None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.parser = parser
         self.planner = planner
+        self.desk = desk  # staff mail: who is staff, and what their replies do
         self.after_commit = after_commit  # e.g. wake the sender: the batch's mail is due
         org = settings.organization
         self._prefix, self._tz = org.reference_prefix, org.tz
@@ -267,6 +270,8 @@ class Intake:
         # Looked up and decided (acknowledgements built) before the write lock is taken, so
         # that the lock is held only to write; if anything was stored meanwhile (another
         # process, a command), decided again inside the write transaction.
+        if self.desk is not None:
+            items = [self.desk.checked(item, now) for item in items]
         with self.store.reading() as tx:
             mark = messages.high_water(tx)
             writes = self._decide(tx, items, now)
@@ -274,6 +279,9 @@ class Intake:
             if messages.high_water(tx) != mark:
                 writes = self._decide(tx, items, now)
             real = messages.apply(tx, writes, now)
+            staff = [d for d in writes.decisions if d.outcome is Outcome.STAFF_REPLY]
+            if staff and self.desk is not None:
+                self.desk.apply(tx, staff, real, now)
         for d in writes.decisions:
             _log(d, real)
         return [Done(d.incoming.uid, d.outcome) for d in writes.decisions]
@@ -283,7 +291,7 @@ class Intake:
         quoted = [mid for i in items for mid in i.quoted_ids]
         found = messages.look_up(tx, keys, years(items, self._tz), quoted, now)
         writes = Writes(decisions=decide_batch(items, found.known, self._prefix, self._tz))
-        found.report_refs = messages.report_refs(
+        found.followed = messages.followed(
             tx,
             (
                 d.report_id
@@ -322,6 +330,20 @@ class Intake:
                             now, action, d, message_id=mid, rule=d.rule, mentioned=list(d.mentioned)
                         )
                     )
+                    claim = item.staff
+                    if claim is not None and not claim.authenticated:
+                        # A staff From that nothing proves: no privilege, and it is said.
+                        writes.audit.append(
+                            entry(
+                                now,
+                                "unauthenticated-staff",
+                                d,
+                                message_id=mid,
+                                rule=claim.rule,
+                                reason=claim.reason,
+                                sender=item.parsed.sender_address,
+                            )
+                        )
 
     # --- failures ------------------------------------------------------------------------
 

@@ -112,7 +112,8 @@ class StaffNotifier:
                 clock = clocks.get(d.report_id) if d.report_id is not None else None
                 self._notify(d, d.new_report.ref, recipients, writes, now, "new-report", clock)
             elif d.outcome is Outcome.FOLLOWUP and d.report_id is not None:
-                ref = found.report_refs.get(d.report_id)
+                known = found.followed.get(d.report_id)
+                ref = known.ref if known is not None else None
                 if ref is None and d.report_id < 0:
                     ref = _batch_ref(writes, d.report_id)
                 if ref is None or self._quiet(d, bounced):
@@ -122,6 +123,9 @@ class StaffNotifier:
     def _quiet(self, d: Decision, bounced: set[str]) -> bool:
         """Staff's own mail, and machine mail that is not a bounce of ours, tell no one."""
         parsed = d.incoming.parsed
+        claim = d.incoming.staff
+        if claim is not None and not claim.authenticated:
+            return False  # staff are told that someone wrote as one of them
         if parsed.sender_address in {a.lower() for a in self.settings.organization.staff_addresses}:
             return True
         if any(mid in bounced for mid in d.incoming.quoted_ids):
@@ -166,6 +170,7 @@ class StaffNotifier:
                 for a in d.incoming.attachments
             ],
             "bounced": any(mid in writes.bounced for mid in d.incoming.quoted_ids),
+            "warning": _warning(d),
             "replies": bool(self.settings.staff.token_keys),
         }
         rendered, problem = self.renderer.render_or_bundled("staff", event, context)
@@ -193,6 +198,19 @@ class StaffNotifier:
             mail = build(self.settings, out, now, token=token)
             writes.mails.append(mail)
         writes.audit.append(entry(now, "staff-notified", d, event=event, recipients=recipients))
+
+
+def _warning(d: Decision) -> str:
+    """What staff must know before trusting the message: it claims a staff From that
+    nothing proved, so it was given no privilege."""
+    claim = d.incoming.staff
+    if claim is None or claim.authenticated:
+        return ""
+    return (
+        f"This message claims to be from staff ({d.incoming.parsed.sender_address}) but was "
+        f"not authenticated ({claim.rule}): nothing in it was sent to the reporter and no "
+        "command in it was run."
+    )
 
 
 def _batch_ref(writes: Writes, report_id: int) -> str | None:

@@ -50,43 +50,70 @@ def set_status(
         report = reports.by_ref(tx, ref)
         if report is None:
             raise NotFound(f"no report {ref!r}")
-        current = Status(report.status)
-        new_severity = severity or (Severity(report.severity) if report.severity else None)
-        severity_only = status == current and severity is not None
-        if not severity_only:
-            check_transition(current, status, severity=new_severity, duplicate_of=duplicate_of)
-        original_id = None
-        if duplicate_of is not None:
-            original = reports.by_ref(tx, duplicate_of)
-            if original is None:
-                raise NotFound(f"no report {duplicate_of!r} to be a duplicate of")
-            if original.id == report.id:
-                raise IllegalTransition("a report cannot be a duplicate of itself")
-            original_id = original.id
-        severity_changed = severity is not None and severity != report.severity
-        reports.update_status(
+        return step(
             tx,
-            report.id,
-            status=status,
-            severity=new_severity,
-            at=now,
-            duplicate_of_id=original_id,
-        )
-        _clocks(tx, settings, report.id, current, status, new_severity, severity_changed, now)
-        audit.record(
-            tx,
-            now,
-            "severity-changed" if severity_only else "status-changed",
-            actor=actor,
-            report_id=report.id,
-            from_status=current,
-            to_status=status,
-            severity=new_severity,
+            settings,
+            report,
+            status,
+            severity=severity,
             note=note,
+            actor=actor,
             duplicate_of=duplicate_of,
+            now=now,
         )
-        log.info("%s: %s -> %s (severity %s) by %s", ref, current, status, new_severity, actor)
-        return Change(ref, current, status, new_severity)
+
+
+def step(
+    tx: Transaction,
+    settings: Settings,
+    report: reports.StoredReport,
+    status: Status,
+    *,
+    severity: Severity | None = None,
+    note: str = "",
+    actor: str,
+    duplicate_of: str | None = None,
+    now: datetime,
+) -> Change:
+    """``set_status`` in the caller's transaction, for a report it has looked up (a staff
+    member's command is applied in the transaction that stores their message)."""
+    current = Status(report.status)
+    new_severity = severity or (Severity(report.severity) if report.severity else None)
+    severity_only = status == current and severity is not None
+    if not severity_only:
+        check_transition(current, status, severity=new_severity, duplicate_of=duplicate_of)
+    original_id = None
+    if duplicate_of is not None:
+        original = reports.by_ref(tx, duplicate_of)
+        if original is None:
+            raise NotFound(f"no report {duplicate_of!r} to be a duplicate of")
+        if original.id == report.id:
+            raise IllegalTransition("a report cannot be a duplicate of itself")
+        original_id = original.id
+    severity_changed = severity is not None and severity != report.severity
+    reports.update_status(
+        tx,
+        report.id,
+        status=status,
+        severity=new_severity,
+        at=now,
+        duplicate_of_id=original_id,
+    )
+    _clocks(tx, settings, report.id, current, status, new_severity, severity_changed, now)
+    audit.record(
+        tx,
+        now,
+        "severity-changed" if severity_only else "status-changed",
+        actor=actor,
+        report_id=report.id,
+        from_status=current,
+        to_status=status,
+        severity=new_severity,
+        note=note,
+        duplicate_of=duplicate_of,
+    )
+    log.info("%s: %s -> %s (severity %s) by %s", report.ref, current, status, new_severity, actor)
+    return Change(report.ref, current, status, new_severity)
 
 
 def _clocks(

@@ -43,7 +43,7 @@ class LedgerStep:
     late: bool
 
 
-def _state(row: ClockRow) -> sla.ClockState:
+def clock_state(row: ClockRow) -> sla.ClockState:
     return sla.ClockState(
         name=row.name,  # type: ignore[arg-type]
         started_at=row.started_at,
@@ -55,7 +55,7 @@ def _state(row: ClockRow) -> sla.ClockState:
 
 
 def _stored(row: ClockRow) -> StoredClock:
-    return StoredClock(row.id, row.report_id, _state(row))
+    return StoredClock(row.id, row.report_id, clock_state(row))
 
 
 def _columns(state: sla.ClockState) -> dict[str, Any]:

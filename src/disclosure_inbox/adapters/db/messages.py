@@ -18,6 +18,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from disclosure_inbox.adapters.db import audit, mailbox
+from disclosure_inbox.adapters.db.clocks import clock_state
 from disclosure_inbox.adapters.db.models import (
     AttachmentRow,
     ClockRow,
@@ -27,11 +28,21 @@ from disclosure_inbox.adapters.db.models import (
 )
 from disclosure_inbox.adapters.db.outbox import insert_built
 from disclosure_inbox.adapters.db.rows import insert_rows, insert_with_ids
-from disclosure_inbox.domain.intake import AckCounts, Decision, Found, Known, LookupKeys, Writes
+from disclosure_inbox.domain.intake import (
+    AckCounts,
+    Decision,
+    FollowedReport,
+    Found,
+    Known,
+    LookupKeys,
+    Writes,
+)
 from disclosure_inbox.domain.model import Direction, Outcome, Status
+from disclosure_inbox.domain.sla import ClockState
 from disclosure_inbox.domain.threading import TaggedReport
 
 ACK = "ack"
+STATUS_REPLY = "status-reply"  # answers to a reporter's "status": limited as acks are
 
 
 def high_water(tx: Session) -> tuple[int, int]:
@@ -48,13 +59,21 @@ def high_water(tx: Session) -> tuple[int, int]:
     return int(row[0] or 0), int(row[1] or 0)
 
 
-def report_refs(tx: Session, report_ids: Iterable[int]) -> dict[int, str]:
-    """The references of these reports, by id."""
+def followed(tx: Session, report_ids: Iterable[int]) -> dict[int, FollowedReport]:
+    """These reports, by id, with their clocks."""
     ids = list(set(report_ids))
     if not ids:
         return {}
+    states: dict[int, list[ClockState]] = {}
+    for row in tx.scalars(
+        select(ClockRow).where(ClockRow.report_id.in_(ids)).order_by(ClockRow.id)
+    ):
+        states.setdefault(row.report_id, []).append(clock_state(row))
     return {
-        rid: ref for rid, ref in tx.execute(select(Report.id, Report.ref).where(Report.id.in_(ids)))
+        r.id: FollowedReport(
+            r.ref, r.status, r.severity, r.reporter_address, r.subject, tuple(states.get(r.id, ()))
+        )
+        for r in tx.scalars(select(Report).where(Report.id.in_(ids)))
     }
 
 
@@ -120,7 +139,10 @@ def _ack_counts(tx: Session, now: datetime) -> AckCounts:
             func.count(),
             func.sum(case((OutboxRow.created_at > hour_ago, 1), else_=0)),
         )
-        .where(OutboxRow.kind == ACK, OutboxRow.created_at > now - timedelta(hours=24))
+        .where(
+            OutboxRow.kind.in_([ACK, STATUS_REPLY]),
+            OutboxRow.created_at > now - timedelta(hours=24),
+        )
         .group_by(OutboxRow.to_address)
     )
     for address, count, recent in rows:
@@ -207,7 +229,9 @@ def apply(tx: Session, writes: Writes, now: datetime) -> dict[int, int]:
         now,
     )
     mailbox.clear_failures(tx, [d.incoming.location for d in writes.decisions])
-    followed = {report(d.report_id) for d in stored if d.outcome is Outcome.FOLLOWUP}
+    followed = {
+        report(d.report_id) for d in stored if d.outcome in (Outcome.FOLLOWUP, Outcome.STAFF_REPLY)
+    }
     if followed:
         tx.execute(update(Report).where(Report.id.in_(followed)).values(updated_at=now))
     if writes.clocks:
@@ -275,4 +299,5 @@ def _message_row(d: Decision, report_id: int | None, now: datetime) -> dict[str,
         "body_text": parsed.text,
         "headers": parsed.headers,
         "created_at": now,
+        "author": parsed.sender_address if d.outcome is Outcome.STAFF_REPLY else None,
     }

@@ -59,6 +59,11 @@ def stored(row: Report) -> StoredReport:
     )
 
 
+def by_id(tx: Session, report_id: int) -> StoredReport | None:
+    row = tx.get(Report, report_id)
+    return stored(row) if row is not None else None
+
+
 def by_ref(tx: Session, ref: str) -> StoredReport | None:
     row = tx.scalars(select(Report).where(Report.ref == ref)).first()
     return stored(row) if row is not None else None
