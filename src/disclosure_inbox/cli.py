@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -328,10 +329,16 @@ def _report_table(data: Any) -> str:
     return render_report(data)
 
 
+# In JSON, characters a terminal may act on (C1 controls: U+009B is CSI) or that reorder
+# what is read (bidi): written as \uXXXX escapes, which a JSON reader takes for the same
+# string. Outside strings JSON is ASCII, so only strings can hold them.
+_JSON_ESCAPED = re.compile("[\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
 def _emit(data: Any, fmt: str, table: Callable[[Any], str] = _table) -> int:
     if fmt == "json":
-        json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
-        sys.stdout.write("\n")
+        text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+        sys.stdout.write(_JSON_ESCAPED.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
     else:
         sys.stdout.write(table(data))
     return EXIT_OK

@@ -141,8 +141,9 @@ def test_the_table_shows_the_text_with_controls_neutralised(deployment):
     assert not re.search(r"^ref\s+MIO-2026-9999", out, re.MULTILINE)
     assert re.search(r"^ref\s+MIO-2026-0001$", out, re.MULTILINE)
 
-    # JSON has the text as stored.
+    # JSON has the text as stored; what a terminal could act on is escaped, not written.
     done = deployment.cli("reports", "show", REF, "--format", "json")
+    assert not TERMINAL_UNSAFE.search(done.stdout)
     [body] = deployment.rows(
         "SELECT body_text FROM messages WHERE message_id = '<hostile@example.org>'"
     )
