@@ -9,9 +9,11 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from disclosure_inbox import __version__
@@ -22,6 +24,7 @@ from disclosure_inbox.domain.errors import (
     NotFound,
     UsageError,
 )
+from disclosure_inbox.domain.mail_ids import as_message_id
 from disclosure_inbox.domain.model import Severity, Status
 from disclosure_inbox.logs import say
 
@@ -77,6 +80,13 @@ def _row_id(value: str) -> int:
     if not 1 <= number <= _MAX_ROW_ID:
         raise argparse.ArgumentTypeError(f"out of range (1 to {_MAX_ROW_ID}): {value!r}")
     return number
+
+
+def _message_id(value: str) -> str:
+    """A Message-ID with or without its angle brackets."""
+    if as_message_id(value) == "<>":
+        raise argparse.ArgumentTypeError("an empty Message-ID")
+    return as_message_id(value)
 
 
 # Options of ``reports set`` that belong to one target status: with any other the value
@@ -135,6 +145,12 @@ def _parser() -> argparse.ArgumentParser:
     fmt(rl)
     rs = reports.add_parser("show", help="show one report")
     rs.add_argument("ref")
+    rs.add_argument(
+        "--raw",
+        metavar="MESSAGE_ID",
+        type=_message_id,
+        help="write that message's original bytes to stdout, and nothing else",
+    )
     fmt(rs)
     rset = reports.add_parser("set", help="move a report through the workflow")
     rset.add_argument("ref")
@@ -149,6 +165,16 @@ def _parser() -> argparse.ArgumentParser:
     rr.add_argument("--body-file", required=True, metavar="FILE", help="the text; - for stdin")
     rr.add_argument("--attach", action="append", default=[], metavar="PATH")
     rr.add_argument("--actor", default=os.environ.get("USER") or "cli")
+
+    attachments = sub.add_parser("attachments", help="a report's attachments").add_subparsers(
+        dest="attachments_command", required=True
+    )
+    asave = attachments.add_parser(
+        "save", help="write a report's attachments into DIR, under safe names, replacing nothing"
+    )
+    asave.add_argument("ref")
+    asave.add_argument("dir", metavar="DIR", type=Path)
+    fmt(asave)
 
     sla = sub.add_parser("sla", help="SLA deadlines").add_subparsers(
         dest="sla_command", required=True
@@ -275,7 +301,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                     actor=args.actor,
                     duplicate_of=args.duplicate_of,
                 )
-            return _emit(commands.report_show(settings, args.ref), args.format)
+            if args.raw is not None:
+                return _write_bytes(commands.report_raw(settings, args.ref, args.raw))
+            return _emit(commands.report_show(settings, args.ref), args.format, _report_table)
+        case "attachments":
+            saved = commands.attachments_save(settings, args.ref, args.dir)
+            return _emit_as_written(saved, args.format)
         case "sla":
             at = _in_zone(args.at, settings)
             return _emit(commands.sla_due(settings, at=at), args.format)
@@ -295,12 +326,47 @@ def _in_zone(value: datetime | None, settings: Settings) -> datetime | None:
     return value
 
 
-def _emit(data: Any, fmt: str) -> int:
-    if fmt == "json":
-        json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
-        sys.stdout.write("\n")
-    else:
-        from disclosure_inbox.tables import render
+def _table(data: Any) -> str:
+    from disclosure_inbox.tables import render
 
-        sys.stdout.write(render(data))
+    return render(data)
+
+
+def _report_table(data: Any) -> str:
+    from disclosure_inbox.tables import render_report
+
+    return render_report(data)
+
+
+# In JSON, characters a terminal may act on (C1 controls: U+009B is CSI) or that reorder
+# what is read (bidi): written as \uXXXX escapes, which a JSON reader takes for the same
+# string. Outside strings JSON is ASCII, so only strings can hold them.
+_JSON_ESCAPED = re.compile("[\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _emit(data: Any, fmt: str, table: Callable[[Any], str] = _table) -> int:
+    if fmt == "json":
+        text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+        sys.stdout.write(_JSON_ESCAPED.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
+    else:
+        sys.stdout.write(table(data))
+    return EXIT_OK
+
+
+def _emit_as_written(saved: Iterable[dict[str, Any]], fmt: str) -> int:
+    """``attachments save``: a line for each file as soon as it is written (so that a failure
+    halfway leaves a record of what is already there), or the JSON list at the end."""
+    if fmt == "json":
+        return _emit(list(saved), fmt)
+    for item in saved:
+        sys.stdout.write(f"{item['path']}  {item['size']} bytes  sha256 {item['sha256']}\n")
+        sys.stdout.flush()
+    return EXIT_OK
+
+
+def _write_bytes(data: bytes) -> int:
+    """Bytes exactly as stored: no newline added, no decoding."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
     return EXIT_OK

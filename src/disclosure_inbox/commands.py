@@ -5,9 +5,11 @@ Every command gets its parts from ``App``, the composition root it shares with t
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import mimetypes
 import sys
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,10 +18,12 @@ from disclosure_inbox.adapters.db import clocks, reports
 from disclosure_inbox.adapters.db import engine as engine_mod
 from disclosure_inbox.adapters.db import outbox as outbox_rows
 from disclosure_inbox.adapters.db import stats as store_stats
+from disclosure_inbox.adapters.files import NewFiles
 from disclosure_inbox.config import Settings
-from disclosure_inbox.domain import sla
-from disclosure_inbox.domain.errors import NotFound, UsageError
-from disclosure_inbox.domain.model import Severity, Status
+from disclosure_inbox.domain import filenames, sla
+from disclosure_inbox.domain.errors import DamagedStore, NotFound, UsageError
+from disclosure_inbox.domain.mail_ids import as_message_id
+from disclosure_inbox.domain.model import Direction, Severity, Status
 from disclosure_inbox.logs import say
 from disclosure_inbox.service.app import App, CycleResult, run_cycle
 from disclosure_inbox.service.outbox import retry
@@ -128,9 +132,7 @@ def report_show(settings: Settings, ref: str) -> dict[str, Any]:
     app = _store_app(settings)
     now = app.clock.now()
     with app.store.reading() as tx:
-        report = reports.by_ref(tx, ref)
-        if report is None:
-            raise NotFound(f"no report {ref!r}")
+        report = reports.existing(tx, ref)
         messages = reports.messages_of(tx, report.id)
         report_clocks = clocks.of_report(tx, report.id)
     return {
@@ -148,7 +150,9 @@ def report_show(settings: Settings, ref: str) -> dict[str, Any]:
                 "direction": m.direction,
                 "kind": m.outcome,
                 "sender": m.sender_address,
+                "author": m.author,
                 "subject": m.subject,
+                "body_text": m.body_text,
             }
             for m in messages
         ],
@@ -173,6 +177,76 @@ def report_show(settings: Settings, ref: str) -> dict[str, Any]:
             for a in m.attachments
         ],
     }
+
+
+def report_raw(settings: Settings, ref: str, message_id: str) -> bytes:
+    """The original bytes of one message of the report, as received or as built to send."""
+    wanted = as_message_id(message_id)
+    app = _store_app(settings)
+    with app.store.reading() as tx:
+        report = reports.existing(tx, ref)
+        sources = reports.raw_sources(tx, report.id, wanted)
+        if not sources:
+            raise NotFound(f"no message {wanted!r} in {report.ref}")
+        if len(sources) > 1:
+            raise UsageError(f"{wanted} names {len(sources)} messages of {report.ref}")
+        [source] = sources
+        # Outbound mail is not in the blob store: the outbox row holds it as built.
+        queued = (
+            outbox_rows.queued_raw(tx, source.message_pk)
+            if source.direction == Direction.OUTBOUND
+            else None
+        )
+    if source.sha256 is not None:
+        data = app.blobs.checked(source.sha256)
+        if data is not None:
+            return data
+        if queued is not None and hashlib.sha256(queued).hexdigest() != source.sha256:
+            raise DamagedStore(f"the outbox copy of {wanted} no longer matches its sha256")
+    if queued is not None:
+        return queued
+    raise DamagedStore(
+        f"the original bytes of {wanted} in {report.ref} are not stored"
+        + (f" (no blob {source.sha256})" if source.sha256 else "")
+    )
+
+
+def attachments_save(settings: Settings, ref: str, directory: Path) -> Iterator[dict[str, Any]]:
+    """Write the report's attachments into ``directory`` under safe names, never replacing a
+    file; what each file became, as it is written. Every blob is looked for first, so a
+    missing one stops the command before anything is written."""
+    app = _store_app(settings)
+    with app.store.reading() as tx:
+        report = reports.existing(tx, ref)
+        found = reports.attachments_of(tx, report.id)
+    missing = [a for a in found if not app.blobs.path(a.sha256).is_file()]
+    if missing:
+        names = ", ".join(f"{a.filename!r} (blob {a.sha256})" for a in missing)
+        raise DamagedStore(
+            f"{report.ref}: the bytes of {len(missing)} attachment(s) are missing: {names}"
+        )
+    if not found:
+        say(f"{report.ref} has no attachments")
+    return _save(app, found, directory) if found else iter(())
+
+
+def _save(
+    app: App, found: list[reports.StoredAttachment], directory: Path
+) -> Iterator[dict[str, Any]]:
+    with NewFiles(directory) as files:
+        for index, a in enumerate(found, start=1):
+            data = app.blobs.checked(a.sha256)
+            if data is None:  # removed since the look above
+                raise DamagedStore(f"the bytes of attachment {a.filename!r} are missing")
+            name = filenames.safe_name(a.filename, index)
+            path = files.write(filenames.candidates(name), data)
+            yield {
+                "filename": a.filename,
+                "path": str(path),
+                "size": len(data),
+                "sha256": a.sha256,
+                "content_type": a.content_type,
+            }
 
 
 def report_set(

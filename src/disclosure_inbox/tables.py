@@ -8,6 +8,10 @@ from typing import Any
 # C0 and C1 controls (ESC starts terminal sequences), DEL, and bidi overrides: text from
 # reports must not move the cursor, retitle the terminal or reorder what the operator reads.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Line breaks of every kind. A lone CR must not reach the terminal: it returns the cursor, and
+# the rest of the line is printed over what came before it.
+_LINE_BREAK = re.compile("\r\n?|[\n\v\f\x1c-\x1e\x85\u2028\u2029]")
+TEXT_INDENT = "    "
 
 
 def _cell(value: Any, width: int = 60) -> str:
@@ -25,6 +29,33 @@ def _grid(rows: list[dict[str, Any]]) -> str:
     lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
     return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def text_block(text: str) -> str:
+    """Text from a report as lines for a terminal: every kind of line break ends a line, tabs
+    become spaces, and controls (ESC included) and bidi characters become a space, as in a
+    cell. Each line is indented, so that no line of the text can pass for a line of the
+    output around it."""
+    lines = [_UNSAFE.sub(" ", line.expandtabs(8)).rstrip() for line in _LINE_BREAK.split(text)]
+    while lines and not lines[-1]:
+        lines.pop()
+    return "".join(f"{TEXT_INDENT}{line}".rstrip() + "\n" for line in lines)
+
+
+def render_report(data: dict[str, Any]) -> str:
+    """``reports show``: the report as ``render`` shows it, with the messages' texts not in
+    their grid but after it all, each under a line that names its message."""
+    messages = data.get("messages", [])
+    out = render(
+        {**data, "messages": [{k: v for k, v in m.items() if k != "body_text"} for m in messages]}
+    )
+    for m in messages:
+        about = ", ".join(_cell(m.get(k), 200) for k in ("direction", "sender", "received_at"))
+        named = _cell(m.get("message_id") or "(no Message-ID)", 200)
+        out += f"\ntext of {named} ({about}):\n" + (
+            text_block(m.get("body_text") or "") or f"{TEXT_INDENT}(none)\n"
+        )
+    return out
 
 
 def render(data: Any) -> str:

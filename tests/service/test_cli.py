@@ -285,8 +285,10 @@ def test_a_closed_pipe_is_a_quiet_exit(deployment):
     deployment.account.append([simple("one")], internaldates=[JULY_1])
     assert deployment.cli("run", "--once").returncode == 0
     env = dict(os.environ, DISCLOSURE_INBOX_CONFIG=str(deployment.config_path))
+    message_id = deployment.scalar("SELECT message_id FROM messages WHERE direction = 'inbound'")
     for args in (
         ["reports", "show", "MIO-2026-0001"],
+        ["reports", "show", "MIO-2026-0001", "--raw", message_id],
         ["reports", "list", "--format", "json"],
         ["db", "current"],
     ):
@@ -583,7 +585,7 @@ def test_json_output_has_the_documented_keys(populated):
     directions = [m["direction"] for m in report["messages"]]
     assert sorted(directions) == ["inbound", "inbound", "outbound"]
     for m in report["messages"]:
-        assert {"message_id", "received_at", "direction"} <= set(m)
+        assert {"message_id", "received_at", "direction", "author", "body_text"} <= set(m)
         assert ISO_WITH_OFFSET.match(m["received_at"])
     [att] = report["attachments"]
     assert set(att) >= {"filename", "content_type", "size", "sha256"}

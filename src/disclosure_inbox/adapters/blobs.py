@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from pathlib import Path
+
+from disclosure_inbox.domain.errors import DamagedStore
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class FileBlobStore:
@@ -45,3 +50,18 @@ class FileBlobStore:
 
     def get(self, sha256: str) -> bytes:
         return self.path(sha256).read_bytes()
+
+    def checked(self, sha256: str) -> bytes | None:
+        """The bytes stored under ``sha256``, None if there are none; DamagedStore if they
+        no longer hash to it (what staff are handed must be what arrived)."""
+        if not _SHA256.fullmatch(sha256):  # the path is built from it
+            raise DamagedStore(f"not a sha256: {sha256!r}")
+        try:
+            data = self.path(sha256).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise DamagedStore(f"cannot read the blob {sha256}: {exc.strerror}") from exc
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise DamagedStore(f"the blob {sha256} no longer matches its sha256")
+        return data

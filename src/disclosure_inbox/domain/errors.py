@@ -11,6 +11,8 @@ DisclosureInboxError
       ├── SendRejected        SMTP 5xx: the server refused the message
       ├── IllegalTransition   a workflow step that the state machine does not allow
       ├── NotFound            no such report, outbox row, ...
+      ├── DamagedStore        bytes the store refers to are missing, or no longer match
+      ├── CannotWrite         a file for staff (a saved attachment) cannot be written
       ├── AlreadyRecorded     a unique key shows another instance did this step first
       └── UsageError          bad arguments that argparse cannot see
 """
@@ -63,6 +65,15 @@ class IllegalTransition(PermanentError):
 
 class NotFound(PermanentError):
     pass
+
+
+class DamagedStore(PermanentError):
+    """A row names bytes (a blob, by sha256) that are not on disk, or whose sha256 is no
+    longer theirs: restore the storage directory from the backup taken with the database."""
+
+
+class CannotWrite(PermanentError):
+    """A directory or file that staff asked for cannot be made; the reason is the system's."""
 
 
 class AlreadyRecorded(PermanentError):

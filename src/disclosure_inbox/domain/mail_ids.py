@@ -26,3 +26,9 @@ def is_ours(message_id: str | None, domain: str) -> bool:
     if not message_id:
         return False
     return message_id.lower().endswith("@" + domain.lower() + ">")
+
+
+def as_message_id(text: str) -> str:
+    """A Message-ID as someone typed it, with or without its angle brackets: ``a@b`` and
+    ``<a@b>`` are both ``<a@b>``, the form stored and shown."""
+    return "<" + text.strip().removeprefix("<").removesuffix(">") + ">"

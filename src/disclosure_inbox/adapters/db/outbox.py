@@ -374,3 +374,10 @@ def requeue(tx: Session, row_id: int, now: datetime, deadline_at: datetime) -> R
     row.state, row.next_attempt_at = PENDING, now
     row.deadline_at = deadline_at
     return Requeued(row.id, row.message_id, row.report_id)
+
+
+def queued_raw(tx: Session, message_pk: int) -> bytes | None:
+    """The bytes of an outbound message as built for sending; None if no row holds them."""
+    return tx.scalars(
+        select(OutboxRow.raw).where(OutboxRow.message_pk == message_pk).order_by(OutboxRow.id)
+    ).first()

@@ -13,6 +13,7 @@ from sqlalchemy import Select, exists, select, update
 from sqlalchemy.orm import Session
 
 from disclosure_inbox.adapters.db.models import AttachmentRow, ClockRow, Message, Report
+from disclosure_inbox.domain.errors import NotFound
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,19 @@ class StoredMessage:
     outcome: str
     sender_address: str
     subject: str
+    body_text: str
+    author: str | None  # the staff address that wrote it; None: a reporter or the system
     attachments: tuple[StoredAttachment, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RawSource:
+    """Where one message's original bytes are: the blob by ``sha256``, or for an outbound
+    message the outbox row (``message_pk``), which holds the bytes as built."""
+
+    message_pk: int
+    direction: str
+    sha256: str | None
 
 
 def stored(row: Report) -> StoredReport:
@@ -67,6 +80,14 @@ def by_id(tx: Session, report_id: int) -> StoredReport | None:
 def by_ref(tx: Session, ref: str) -> StoredReport | None:
     row = tx.scalars(select(Report).where(Report.ref == ref)).first()
     return stored(row) if row is not None else None
+
+
+def existing(tx: Session, ref: str) -> StoredReport:
+    """The report ``ref``; NotFound if there is none."""
+    report = by_ref(tx, ref)
+    if report is None:
+        raise NotFound(f"no report {ref!r}")
+    return report
 
 
 def listing(
@@ -118,10 +139,35 @@ def messages_of(tx: Session, report_id: int) -> list[StoredMessage]:
             outcome=m.outcome,
             sender_address=m.sender_address,
             subject=m.subject,
+            body_text=m.body_text,
+            author=m.author,
             attachments=tuple(attachments.get(m.id, ())),
         )
         for m in rows
     ]
+
+
+def raw_sources(tx: Session, report_id: int, message_id: str) -> list[RawSource]:
+    """The messages of the report with that Message-ID (more than one only if two senders
+    used it), in the order received."""
+    rows = tx.execute(
+        select(Message.id, Message.direction, Message.raw_sha256)
+        .where(Message.report_id == report_id, Message.message_id == message_id)
+        .order_by(Message.received_at, Message.id)
+    )
+    return [RawSource(pk, direction, sha) for pk, direction, sha in rows]
+
+
+def attachments_of(tx: Session, report_id: int) -> list[StoredAttachment]:
+    """Every attachment of every message of the report, in the order ``messages_of`` lists
+    them."""
+    rows = tx.scalars(
+        select(AttachmentRow)
+        .join(Message, Message.id == AttachmentRow.message_pk)
+        .where(Message.report_id == report_id)
+        .order_by(Message.received_at, Message.id, AttachmentRow.id)
+    )
+    return [StoredAttachment(a.filename, a.content_type, a.size, a.sha256) for a in rows]
 
 
 def update_status(
