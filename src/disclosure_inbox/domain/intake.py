@@ -107,6 +107,11 @@ class NewReport:
     year: int
     seq: int
 
+    @classmethod
+    def after(cls, prefix: str, year: int, last_seq: int) -> NewReport:
+        """The next report of ``year`` when ``last_seq`` is the highest number it used."""
+        return cls(format_ref(prefix, year, last_seq + 1), year, last_seq + 1)
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -189,12 +194,11 @@ def decide(item: Incoming, known: Known, prefix: str, tz: ZoneInfo) -> Decision:
             item, Outcome.FOLLOWUP, thread.rule, report_id=thread.report_id, mentioned=()
         )
     year = item.internaldate.astimezone(tz).year
-    seq = known.last_seq.get(year, 0) + 1
     return Decision(
         item,
         Outcome.REPORT,
         thread.rule,
-        new_report=NewReport(format_ref(prefix, year, seq), year, seq),
+        new_report=NewReport.after(prefix, year, known.last_seq.get(year, 0)),
         mentioned=thread.mentioned_refs,
     )
 

@@ -27,7 +27,15 @@ from disclosure_inbox.adapters.db.models import (
 )
 from disclosure_inbox.adapters.db.outbox import insert_built
 from disclosure_inbox.adapters.db.rows import insert_rows, insert_with_ids
-from disclosure_inbox.domain.intake import AckCounts, Decision, Found, Known, LookupKeys, Writes
+from disclosure_inbox.domain.intake import (
+    AckCounts,
+    Decision,
+    Found,
+    Known,
+    LookupKeys,
+    NewReport,
+    Writes,
+)
 from disclosure_inbox.domain.model import Direction, Outcome, Status
 from disclosure_inbox.domain.threading import TaggedReport
 
@@ -86,17 +94,24 @@ def look_up(
                 )
             )
         }
-    wanted_years = list(years)
-    if wanted_years:
-        known.last_seq = {
-            int(year): int(seq or 0)
-            for year, seq in tx.execute(
-                select(Report.year, func.max(Report.seq))
-                .where(Report.year.in_(wanted_years))
-                .group_by(Report.year)
-            )
-        }
+    known.last_seq = last_seqs(tx, years)
     return Found(known, _ack_counts(tx, now), _unbounced(tx, quoted))
+
+
+def last_seqs(tx: Session, years: Iterable[int]) -> dict[int, int]:
+    """The highest reference number used in each of ``years`` that has reports. A new report
+    takes the next one; the unique (year, seq) constraint refuses a number taken meanwhile."""
+    wanted = list(years)
+    if not wanted:
+        return {}
+    return {
+        int(year): int(seq or 0)
+        for year, seq in tx.execute(
+            select(Report.year, func.max(Report.seq))
+            .where(Report.year.in_(wanted))
+            .group_by(Report.year)
+        )
+    }
 
 
 def _ack_counts(tx: Session, now: datetime) -> AckCounts:
@@ -151,20 +166,14 @@ def apply(tx: Session, writes: Writes, now: datetime) -> dict[int, int]:
             tx,
             Report,
             [
-                {
-                    "ref": d.new_report.ref,
-                    "year": d.new_report.year,
-                    "seq": d.new_report.seq,
-                    "status": Status.NEW,
-                    "severity": None,
-                    "reporter_address": d.incoming.parsed.sender_address,
-                    "reporter_name": d.incoming.parsed.sender_name,
-                    "subject": d.incoming.parsed.subject,
-                    "received_at": d.incoming.internaldate,
-                    "created_at": now,
-                    "updated_at": now,
-                    "duplicate_of_id": None,
-                }
+                report_row(
+                    d.new_report,
+                    d.incoming.parsed.sender_address,
+                    d.incoming.parsed.sender_name,
+                    d.incoming.parsed.subject,
+                    d.incoming.internaldate,
+                    now,
+                )
                 for d in new
                 if d.new_report is not None
             ],
@@ -241,6 +250,26 @@ def apply(tx: Session, writes: Writes, now: datetime) -> dict[int, int]:
     for (name, uidvalidity), uid in writes.checkpoints.items():
         mailbox.advance(tx, name, uidvalidity, uid, now)
     return ids
+
+
+def report_row(
+    new: NewReport, sender: str, sender_name: str, subject: str, received: datetime, now: datetime
+) -> dict[str, object]:
+    """The row of a new report, made from its first message."""
+    return {
+        "ref": new.ref,
+        "year": new.year,
+        "seq": new.seq,
+        "status": Status.NEW,
+        "severity": None,
+        "reporter_address": sender,
+        "reporter_name": sender_name,
+        "subject": subject,
+        "received_at": received,
+        "created_at": now,
+        "updated_at": now,
+        "duplicate_of_id": None,
+    }
 
 
 def _message_row(d: Decision, report_id: int | None, now: datetime) -> dict[str, object]:
