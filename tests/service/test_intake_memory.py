@@ -9,6 +9,7 @@ look at what a user sees: rows in the store, flags in the mailbox, mail at the S
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -170,7 +171,11 @@ def test_a_backlog_is_stored_once_and_flagged_only_after_its_commit(
     stored = counts(app)
     assert stored["messages"] == 200
     assert stored["followups"] == sum(g.kind == "reply" for g in backlog)
-    assert stored["reports"] + stored["followups"] + stored["quarantined"] == 200
+    # The backlog's auto-replies and bounces answer nothing of ours: machine mail, unfiled.
+    assert stored["unfiled"] == sum(g.kind in ("auto-reply", "bounce") for g in backlog) > 0
+    assert (
+        stored["reports"] + stored["followups"] + stored["quarantined"] + stored["unfiled"] == 200
+    )
     assert located(app) == list(range(1, 201))
     assert flagged(witness) == list(range(1, 201))
     assert witness.early == []
@@ -331,3 +336,80 @@ def test_a_message_stored_between_look_up_and_write_is_decided_again(
     assert refs == ["MIO-2026-0001", "MIO-2026-0002", "MIO-2026-0003"]
     assert counts(app)["reports"] == 3
     assert flagged(app.mail) == [1, 2, 3]
+
+
+OUT_OF_OFFICE = simple(
+    "Automatic reply: XSS",
+    "I am away until Monday.\n",
+    sender="Tomas <tomas@example.net>",
+    message_id="<ooo@example.net>",
+    headers={"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"},
+)
+DSN = (
+    b"Return-Path: <>\r\nFrom: MAILER-DAEMON@mx.example.com (Mail Delivery System)\r\n"
+    b"To: soc@m.io\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+    b"Message-ID: <dsn@mx.example.com>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+    b"--b\r\nContent-Type: text/plain\r\n\r\nCould not deliver.\r\n"
+    b"--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.com"
+    b"\r\n\r\nFinal-Recipient: rfc822; sam@example.com\r\nAction: failed\r\n"
+    b"Status: 5.1.1\r\n\r\n--b--\r\n"
+)
+NEWSLETTER = simple(
+    "Issue #148: 5 CVEs you can't ignore",
+    sender="Threat Brief <hello@news.example.com>",
+    message_id="<issue-148@news.example.com>",
+    headers={
+        "List-Id": "Threat Brief Weekly <weekly.news.example.com>",
+        "List-Unsubscribe": "<mailto:unsubscribe@news.example.com>",
+        "Precedence": "bulk",
+    },
+)
+
+
+def stored_rows(app: App, sql: str) -> list[Any]:
+    with app.store.engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(text(sql))]
+
+
+def test_machine_mail_in_no_thread_is_unfiled_with_no_reference_clock_or_answer(
+    make_app: Callable[..., MemoryApp], smtp_sink: SmtpSink
+) -> None:
+    app = make_app()
+    person = simple("XSS in search", message_id="<xss@example.org>")
+    deliver(app, [OUT_OF_OFFICE, DSN, NEWSLETTER, person])
+
+    result = run_cycle(app)
+
+    assert result.errors == []
+    assert (result.intake.unfiled, result.intake.reports) == (3, 1)
+    assert "3 unfiled" in result.summary()
+    rows = stored_rows(
+        app,
+        "SELECT m.message_id, m.outcome, m.report_id, a.detail FROM messages m "
+        "LEFT JOIN audit a ON a.message_pk = m.id AND a.action = 'unfiled' "
+        "WHERE m.direction = 'inbound' ORDER BY m.id",
+    )
+    rules = [
+        (mid, outcome, rid, _detail(detail).get("rule") if detail else None)
+        for mid, outcome, rid, detail in rows
+    ]
+    assert rules[:3] == [
+        ("<ooo@example.net>", "unfiled", None, "auto-submitted"),
+        ("<dsn@mx.example.com>", "unfiled", None, "mailer-daemon"),
+        ("<issue-148@news.example.com>", "unfiled", None, "precedence"),
+    ]
+    assert rules[3][:2] == ("<xss@example.org>", "report")
+    # The person's report took the first number; the machine mail took none, no clock and
+    # no mail.
+    assert [r for (r,) in stored_rows(app, "SELECT ref FROM reports")] == ["MIO-2026-0001"]
+    assert stored_rows(app, "SELECT count(*) FROM clocks") == [(1,)]
+    assert [m.rcpt_tos for m in smtp_sink.messages] == [("ada@example.org",)]
+    assert stored_rows(app, "SELECT count(*) FROM outbox") == [(1,)]
+    assert counts(app)["unfiled"] == 3
+    assert flagged(app.mail) == [1, 2, 3, 4]
+    assert stored_rows(app, "SELECT count(*) FROM audit WHERE action = 'ack-suppressed'") == [(0,)]
+
+
+def _detail(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else json.loads(value)

@@ -10,8 +10,9 @@ it in batches bounded by count and bytes. Each batch goes read, decide, write:
   by In-Reply-To, References and subject tags, the year's reference numbers, the
   acknowledgement counts for the rate limits, our own Message-IDs quoted by bounces;
 - *decide*: ``domain.intake.decide_batch`` turns each message into a typed decision
-  (duplicate, quarantine with its rule, follow-up with its thread rule, new report), and the
-  ``Acknowledger`` plans each new report's clock and answer;
+  (duplicate, quarantine with its rule, follow-up with its thread rule, unfiled machine mail
+  with its loop rule, new report), and the ``Acknowledger`` plans each new report's clock and
+  answer;
 - *write*: ``messages.apply`` writes the whole batch with multi-row INSERTs in one
   transaction, together with each message's location (mailbox, UIDVALIDITY, UID). The
   look-up and the decisions are made before that transaction takes the write lock (which
@@ -56,7 +57,7 @@ from disclosure_inbox.domain.intake import (
 )
 from disclosure_inbox.domain.model import Outcome, RawMessage
 from disclosure_inbox.ports import Mailbox, Transaction
-from disclosure_inbox.service.acks import entry
+from disclosure_inbox.service.acks import entry, machine_check
 from disclosure_inbox.service.parsing import EMPTY, ParseFailure, Parser, Parsing
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ class Intake:
         self.after_commit = after_commit  # e.g. wake the sender: the batch's mail is due
         org = settings.organization
         self._prefix, self._tz = org.reference_prefix, org.tz
+        self._machine = machine_check(settings)
 
     # --- one pass ------------------------------------------------------------------------
 
@@ -270,7 +272,11 @@ class Intake:
         keys = lookup_keys(items)
         quoted = [mid for i in items for mid in i.quoted_ids]
         found = messages.look_up(tx, keys, years(items, self._tz), quoted, now)
-        writes = Writes(decisions=decide_batch(items, found.known, self._prefix, self._tz))
+        writes = Writes(
+            decisions=decide_batch(
+                items, found.known, self._prefix, self._tz, machine=self._machine
+            )
+        )
         self._describe(writes, now)
         self.planner.plan(writes, found, now)
         return writes
@@ -295,6 +301,9 @@ class Intake:
                         entry(now, "quarantined", d, message_id=mid, reason=d.reason)
                         | {"report_id": None}
                     )
+                case Outcome.UNFILED:  # the loop rule's name is what `messages list` shows
+                    loop = {"rule": d.rule, "reason": d.reason, "mentioned": list(d.mentioned)}
+                    writes.audit.append(entry(now, "unfiled", d, message_id=mid, **loop))
                 case Outcome.REPORT | Outcome.FOLLOWUP:
                     action = "report-created" if d.outcome is Outcome.REPORT else "followup-added"
                     writes.audit.append(
@@ -366,6 +375,8 @@ def _log(d: Decision, real: dict[int, int]) -> None:
             log.info("duplicate of message %s (%s): UID %s", mid, d.rule, item.uid)
         case Outcome.QUARANTINED:
             log.warning("quarantined UID %s (%s): %s", item.uid, mid, d.reason)
+        case Outcome.UNFILED:
+            log.info("unfiled %s (rule %s: %s)", mid, d.rule, d.reason)
         case _:
             ref = (
                 d.new_report.ref

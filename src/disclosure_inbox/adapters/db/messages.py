@@ -275,8 +275,10 @@ def report_row(
 def _message_row(d: Decision, report_id: int | None, now: datetime) -> dict[str, object]:
     item, parsed = d.incoming, d.incoming.parsed
     quarantined = d.outcome is Outcome.QUARANTINED
+    # Neither is in a thread; an unfiled message's loop rule is in its audit entry.
+    threaded = d.outcome in (Outcome.REPORT, Outcome.FOLLOWUP)
     return {
-        "report_id": None if quarantined else report_id,
+        "report_id": report_id if threaded else None,
         "direction": Direction.INBOUND,
         "outcome": str(d.outcome),
         "message_id": parsed.message_id,
@@ -290,7 +292,7 @@ def _message_row(d: Decision, report_id: int | None, now: datetime) -> dict[str,
         "raw_size": item.size,
         "parse_outcome": d.rule if quarantined and d.rule == "failed" else item.parse_outcome,
         "quarantine_reason": d.reason if quarantined else None,
-        "thread_rule": None if quarantined else d.rule,
+        "thread_rule": d.rule if threaded else None,
         "body_text": parsed.text,
         "headers": parsed.headers,
         "created_at": now,
