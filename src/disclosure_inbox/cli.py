@@ -144,6 +144,23 @@ def _parser() -> argparse.ArgumentParser:
     rset.add_argument("--actor", default=os.environ.get("USER") or "cli")
     rset.add_argument("--duplicate-of", metavar="REF", help="with --status duplicate")
     rset.set_defaults(after_parse=lambda args: _check_status_options(rset, args))
+    rfile = reports.add_parser(
+        "file", help="make an unfiled message a report (no acknowledgement is sent)"
+    )
+    rfile.add_argument("message_id", metavar="MESSAGE_ID", help="with or without <>")
+    rfile.add_argument("--actor", default=os.environ.get("USER") or "cli")
+
+    messages = sub.add_parser("messages", help="inbound messages").add_subparsers(
+        dest="messages_command", required=True
+    )
+    ml = messages.add_parser("list", help="list messages")
+    ml.add_argument(
+        "--unfiled",
+        action="store_true",
+        required=True,
+        help="machine mail that is in no report, newest first",
+    )
+    fmt(ml)
 
     sla = sub.add_parser("sla", help="SLA deadlines").add_subparsers(
         dest="sla_command", required=True
@@ -256,6 +273,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                     due_before=_in_zone(args.due_before, settings),
                 )
                 return _emit(listed, args.format)
+            if args.reports_command == "file":
+                return commands.report_file(settings, args.message_id, actor=args.actor)
             if args.reports_command == "set":
                 return commands.report_set(
                     settings,
@@ -267,6 +286,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                     duplicate_of=args.duplicate_of,
                 )
             return _emit(commands.report_show(settings, args.ref), args.format)
+        case "messages":
+            return _emit(commands.messages_unfiled(settings), args.format)
         case "sla":
             at = _in_zone(args.at, settings)
             return _emit(commands.sla_due(settings, at=at), args.format)

@@ -20,6 +20,7 @@ from disclosure_inbox.domain.errors import NotFound, UsageError
 from disclosure_inbox.domain.model import Severity, Status
 from disclosure_inbox.logs import say
 from disclosure_inbox.service.app import App, CycleResult, run_cycle
+from disclosure_inbox.service.filing import file_message, list_unfiled
 from disclosure_inbox.service.outbox import retry
 from disclosure_inbox.service.workflow import set_status
 
@@ -200,6 +201,31 @@ def report_set(
         + (f" (severity {change.severity})" if change.severity else "")
     )
     return 0
+
+
+def report_file(settings: Settings, message_id: str, *, actor: str) -> int:
+    app = _store_app(settings)
+    filed = file_message(app.store, settings, message_id, actor=actor, now=app.clock.now())
+    say(
+        f"{filed.ref}: filed from {filed.message_id}; acknowledgement due "
+        f"{_iso(filed.due_at, settings)} (no acknowledgement is sent)"
+    )
+    return 0
+
+
+def messages_unfiled(settings: Settings) -> list[dict[str, Any]]:
+    app = _store_app(settings)
+    return [
+        {
+            "id": m.id,
+            "message_id": m.message_id,
+            "received_at": _iso(m.received_at, settings),
+            "sender": m.sender_address,
+            "rule": m.rule,
+            "subject": m.subject,
+        }
+        for m in list_unfiled(app.store)
+    ]
 
 
 def sla_due(settings: Settings, *, at: datetime | None) -> list[dict[str, Any]]:

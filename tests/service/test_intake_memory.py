@@ -22,9 +22,11 @@ from sqlalchemy import text
 from disclosure_inbox.adapters.db.engine import upgrade
 from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.config import load_settings
+from disclosure_inbox.domain.errors import NotFound, UsageError
 from disclosure_inbox.domain.model import RawMessage
 from disclosure_inbox.ports import Mailbox
 from disclosure_inbox.service.app import App, run_cycle
+from disclosure_inbox.service.filing import file_message
 from disclosure_inbox.testing.config import local_deployment, write_config
 from disclosure_inbox.testing.mailgen import Generated, generate, simple
 from disclosure_inbox.testing.memory_mailbox import MemoryMailbox
@@ -411,5 +413,55 @@ def test_machine_mail_in_no_thread_is_unfiled_with_no_reference_clock_or_answer(
     assert stored_rows(app, "SELECT count(*) FROM audit WHERE action = 'ack-suppressed'") == [(0,)]
 
 
+def test_filing_an_unfiled_message_makes_the_next_report_with_a_clock_from_now(
+    make_app: Callable[..., MemoryApp], smtp_sink: SmtpSink
+) -> None:
+    app = make_app()
+    deliver(app, [simple("first report"), OUT_OF_OFFICE])
+    assert run_cycle(app).errors == []
+    filed_at = datetime(2026, 7, 3, 9, 30, tzinfo=UTC)  # a Friday, two days after receipt
+
+    filed = file_message(app.store, app.settings, "ooo@example.net", actor="kim", now=filed_at)
+
+    assert (filed.ref, filed.message_id) == ("MIO-2026-0002", "<ooo@example.net>")
+    # Five business days from the filing (Friday 3 July): Friday 10 July, end of the day.
+    assert filed.due_at == datetime(2026, 7, 10, 23, 59, 59, tzinfo=UTC)
+    [(outcome, ref, status)] = stored_rows(
+        app,
+        "SELECT m.outcome, r.ref, r.status FROM messages m JOIN reports r ON r.id = m.report_id "
+        "WHERE m.message_id = '<ooo@example.net>'",
+    )
+    assert (outcome, ref, status) == ("report", "MIO-2026-0002", "new")
+    [(started, stopped)] = stored_rows(
+        app,
+        "SELECT c.started_at, c.stopped_at FROM clocks c JOIN reports r ON r.id = c.report_id "
+        "WHERE r.ref = 'MIO-2026-0002' AND c.name = 'acknowledgement'",
+    )
+    assert (_utc(started), stopped) == (filed_at, None)
+    [(actor, detail)] = stored_rows(app, "SELECT actor, detail FROM audit WHERE action = 'filed'")
+    assert actor == "kim"
+    assert _detail(detail) == {
+        "ref": "MIO-2026-0002",
+        "message_id": "<ooo@example.net>",
+        "rule": "auto-submitted",
+    }
+    # Nothing is sent for it, now or on the next cycle.
+    assert run_cycle(app).errors == []
+    assert [m.rcpt_tos for m in smtp_sink.messages] == [("ada@example.org",)]
+    assert stored_rows(app, "SELECT count(*) FROM outbox") == [(1,)]
+    assert (counts(app)["unfiled"], counts(app)["reports"]) == (0, 2)
+    with pytest.raises(UsageError, match="is not unfiled"):
+        file_message(app.store, app.settings, "<ooo@example.net>", actor="kim", now=filed_at)
+    with pytest.raises(NotFound):
+        file_message(app.store, app.settings, "<nothing@example.net>", actor="kim", now=filed_at)
+
+
 def _detail(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else json.loads(value)
+
+
+def _utc(value: Any) -> datetime:
+    """A stored date-time as an aware UTC value (SQLite hands back a naive one or text)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

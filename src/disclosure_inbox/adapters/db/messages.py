@@ -46,7 +46,9 @@ def high_water(tx: Session) -> tuple[int, int]:
     """The highest message and report ids: what ``look_up`` reads changes only by rows being
     added (a new message, report or outgoing mail; no command updates a Message-ID, a
     sender, a hash, a reference or a report's reporter), so an unchanged pair means an
-    unchanged answer. A change to any of those columns must be added here."""
+    unchanged answer. Filing an unfiled message (``unfiled.file``) sets its report, which
+    threading reads, but adds that report in the same transaction, so the pair changes too.
+    A change to any of those columns must be added here."""
     row = tx.execute(
         select(
             select(func.max(Message.id)).scalar_subquery(),
