@@ -185,6 +185,7 @@ def run_commands(config: Path) -> bool:
         run("reports", "show", first.group())
     else:
         failures += 1
+    run("messages", "list", "--unfiled")
     run("stats")
     return failures == 0
 

@@ -27,7 +27,13 @@ PEOPLE = {
     "chen.wei@example.com",
     "juergen.hoffmann@example.net",
 }
-MACHINES = {"tomas.ferreira@example.net", "mailer-daemon@mx.example.com", "hello@news.example.com"}
+# Each machine, with the loop rule that makes its mail unfiled.
+MACHINE_RULES = {
+    "tomas.ferreira@example.net": "auto-submitted",
+    "mailer-daemon@mx.example.com": "mailer-daemon",
+    "hello@news.example.com": "precedence",
+}
+MACHINES = set(MACHINE_RULES)
 
 
 def _section(output: str, start: str) -> str:
@@ -70,16 +76,28 @@ def test_demo_acknowledges_the_people_only_and_stops_its_servers(tmp_path: Path)
     assert done.returncode == 0, output + done.stderr
 
     # The store the demo left behind, read with the real command.
-    listed = subprocess.run(
-        [sys.executable, "-m", "disclosure_inbox", "--config", str(workdir / "config.toml")]
-        + ["reports", "list", "--format", "json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    ref_of = {r["reporter"]: r["ref"] for r in json.loads(listed.stdout)}
+    def cli_json(*args: str) -> list[dict[str, str]]:
+        done = subprocess.run(
+            [sys.executable, "-m", "disclosure_inbox", "--config", str(workdir / "config.toml")]
+            + [*args, "--format", "json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return json.loads(done.stdout)
+
+    ref_of = {r["reporter"]: r["ref"] for r in cli_json("reports", "list")}
     assert set(ref_of) == PEOPLE  # the follow-up joined Priya's report; machines have none
+    unfiled = {m["sender"]: m["rule"] for m in cli_json("messages", "list", "--unfiled")}
+    assert unfiled == MACHINE_RULES
+
+    # The demo shows the unfiled machine mail, each with its rule, and no person's mail.
+    shown_unfiled = _section(output, "$ disclosure-inbox messages list --unfiled")
+    for machine, rule in MACHINE_RULES.items():
+        assert re.search(rf"\b{re.escape(machine)}\s+{rule}\b", shown_unfiled), machine
+    assert not any(person in shown_unfiled for person in PEOPLE)
+    assert re.search(r"^unfiled\s+3$", _section(output, "$ disclosure-inbox stats"), re.MULTILINE)
 
     # Every report is in the printed list, each person's under their own reference.
     table = _section(output, "$ disclosure-inbox reports list")
