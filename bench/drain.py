@@ -33,7 +33,9 @@ from disclosure_inbox.adapters.db.engine import SQL_COUNT_ENV, make_engine
 
 _SUMMARY = re.compile(r"intake: (\d+) messages, .*?, (\d+) to retry, ([\d.]+) s")
 _STAMP = r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO "
-_STORED = re.compile(_STAMP + r"disclosure_inbox\.service\.intake: \S+ (?:report|followup): ", re.M)
+_STORED = re.compile(
+    _STAMP + r"disclosure_inbox\.service\.intake: (?:\S+ (?:report|followup): |unfiled )", re.M
+)
 _SENT = re.compile(_STAMP + r"disclosure_inbox\.service\.outbox: \S+ \S+ sent to ", re.M)
 
 

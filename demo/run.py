@@ -22,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import make_msgid
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -59,6 +61,9 @@ timeout_seconds = 10
 
 [storage]
 dir = {storage}                # the SQLite store, raw messages and attachments
+
+[staff]                        # staff are told of each report and answer by mail
+token_secret = "demo-only-key: make your own with head -c 32 /dev/urandom | base64"
 
 [smtp]                         # the demo's SMTP sink
 host = {smtp_host}
@@ -98,8 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"SMTP sink on {sink.host}:{sink.port}")
         deliver(server)
         config = write_config(workdir, server, sink)
-        ok = run_commands(config)
+        run = Cli(config)
+        run_commands(run)
         show_acknowledgements(sink, workdir / "sent")
+        staff_at_work(server, sink, run)
+        ok = run.failures == 0
     except DovecotError as exc:
         print(f"demo: {exc}", file=sys.stderr)
         ok = False
@@ -152,20 +160,23 @@ def write_config(workdir: Path, server: DovecotServer, sink: SmtpSink) -> Path:
     return path
 
 
-def run_commands(config: Path) -> bool:
-    """Run the CLI as an operator would; True when every command succeeded."""
-    script = Path(sys.executable).with_name("disclosure-inbox")
-    cli = [str(script)] if script.exists() else [sys.executable, "-m", "disclosure_inbox"]
-    env = dict(os.environ, DISCLOSURE_INBOX_CONFIG=str(config))
-    print(f"\n$ export DISCLOSURE_INBOX_CONFIG={config}")
-    failures = 0
+class Cli:
+    """The real command line, run as an operator would, each command printed first."""
 
-    def run(*args: str) -> str:
-        nonlocal failures
+    def __init__(self, config: Path) -> None:
+        script = Path(sys.executable).with_name("disclosure-inbox")
+        self.command = (
+            [str(script)] if script.exists() else [sys.executable, "-m", "disclosure_inbox"]
+        )
+        self.env = dict(os.environ, DISCLOSURE_INBOX_CONFIG=str(config))
+        self.failures = 0
+        print(f"\n$ export DISCLOSURE_INBOX_CONFIG={config}")
+
+    def __call__(self, *args: str) -> str:
         print(f"\n$ disclosure-inbox {' '.join(args)}", flush=True)
         done = subprocess.run(
-            [*cli, *args],
-            env=env,
+            [*self.command, *args],
+            env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -174,23 +185,25 @@ def run_commands(config: Path) -> bool:
         )
         print(done.stdout, end="")
         if done.returncode != 0:
-            failures += 1
+            self.failures += 1
             print(f"(exit status {done.returncode})")
         return done.stdout
 
+
+def run_commands(run: Cli) -> None:
     run("db", "upgrade")
     run("run", "--once")
     listed = run("reports", "list")
     if first := re.search(r"\bMIO-\d{4}-\d{4,}\b", listed):
         run("reports", "show", first.group())
     else:
-        failures += 1
+        run.failures += 1
+    run("messages", "list", "--unfiled")
     run("stats")
-    return failures == 0
 
 
 def show_acknowledgements(sink: SmtpSink, keep_dir: Path) -> None:
-    mails = sink.messages
+    mails = [m for m in sink.messages if ".ack." in (m.message["Message-ID"] or "")]
     print(f"\n== What the researchers received: {len(mails)} acknowledgements at the SMTP sink ==")
     keep_dir.mkdir(exist_ok=True)
     for number, mail in enumerate(mails, 1):
@@ -203,6 +216,58 @@ def show_acknowledgements(sink: SmtpSink, keep_dir: Path) -> None:
         for line in text.strip().splitlines()[:ACK_LINES]:
             print(f"  | {line}".rstrip())
         print("  | ...")
+
+
+STAFF = "security-lead@m.io"
+STAFF_LINES = 24  # lines of the staff notice shown
+
+
+def staff_at_work(server: DovecotServer, sink: SmtpSink, run: Cli) -> None:
+    """The staff member's side: the notice of the first report, their reply with a command,
+    and what it did (the researcher's answer, the stopped and started clocks)."""
+    notices = [m for m in sink.messages if list(m.rcpt_tos) == [STAFF]]
+    if not notices:
+        print("demo: no staff notice arrived", file=sys.stderr)
+        run.failures += 1
+        return
+    notice = notices[0].message
+    print(f"\n== The staff side: {len(notices)} notices in {STAFF}'s mailbox; the first ==")
+    print(f"Subject:  {notice['Subject']}")
+    print(f"Reply-To: {notice['Reply-To']}")
+    for line in notice.get_body(("plain",)).get_content().strip().splitlines()[:STAFF_LINES]:
+        print(f"  | {line}".rstrip())
+    print("  | ...")
+    reply = EmailMessage()
+    reply["From"] = f"Security Lead <{STAFF}>"
+    reply["To"] = notice["Reply-To"]
+    reply["Subject"] = f"Re: {notice['Subject']}"
+    reply["In-Reply-To"] = notice["Message-ID"]
+    reply["References"] = notice["Message-ID"]
+    reply["Message-ID"] = make_msgid(domain="m.io")
+    reply.set_content(
+        "Hello Priya,\n\nthank you for the clear report. We can reproduce the stored XSS and\n"
+        "are working on a fix; we will write again when it is deployed.\n\n"
+        "/verify critical\n\n"
+        f"On {notice['Date']}, disclosure-inbox wrote:\n> New report ...\n"
+    )
+    print(f"\n{STAFF} replies (the /verify line is a command, the quote stays behind):")
+    for line in reply.get_body(("plain",)).get_content().strip().splitlines():
+        print(f"  > {line}".rstrip())
+    before = len(sink.messages)
+    server.append([reply.as_bytes()])
+    run("run", "--once")
+    print(
+        "\n== What that reply did: the researcher's answer, and the result in the staff thread =="
+    )
+    for mail in sink.messages[before:]:
+        message = mail.message
+        print(f"\nTo:      {', '.join(mail.rcpt_tos)}")
+        print(f"Subject: {message['Subject']}")
+        for line in message.get_body(("plain",)).get_content().strip().splitlines()[:12]:
+            print(f"  | {line}".rstrip())
+    ref = re.search(r"MIO-\d{4}-\d{4,}", notice["Subject"] or "")
+    if ref:
+        run("reports", "show", ref.group())
 
 
 if __name__ == "__main__":

@@ -165,6 +165,11 @@ def _parser() -> argparse.ArgumentParser:
     rr.add_argument("--body-file", required=True, metavar="FILE", help="the text; - for stdin")
     rr.add_argument("--attach", action="append", default=[], metavar="PATH")
     rr.add_argument("--actor", default=os.environ.get("USER") or "cli")
+    rfile = reports.add_parser(
+        "file", help="make an unfiled message a report (no acknowledgement is sent)"
+    )
+    rfile.add_argument("message_id", metavar="MESSAGE_ID", help="with or without <>")
+    rfile.add_argument("--actor", default=os.environ.get("USER") or "cli")
 
     attachments = sub.add_parser("attachments", help="a report's attachments").add_subparsers(
         dest="attachments_command", required=True
@@ -175,6 +180,18 @@ def _parser() -> argparse.ArgumentParser:
     asave.add_argument("ref")
     asave.add_argument("dir", metavar="DIR", type=Path)
     fmt(asave)
+
+    messages = sub.add_parser("messages", help="inbound messages").add_subparsers(
+        dest="messages_command", required=True
+    )
+    ml = messages.add_parser("list", help="list messages")
+    ml.add_argument(
+        "--unfiled",
+        action="store_true",
+        required=True,
+        help="machine mail that is in no report, newest first",
+    )
+    fmt(ml)
 
     sla = sub.add_parser("sla", help="SLA deadlines").add_subparsers(
         dest="sla_command", required=True
@@ -288,9 +305,13 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 )
                 return _emit(listed, args.format)
             if args.reports_command == "reply":
-                return commands.report_reply(
+                from disclosure_inbox.commands_reply import report_reply
+
+                return report_reply(
                     settings, args.ref, args.body_file, args.attach, actor=args.actor
                 )
+            if args.reports_command == "file":
+                return commands.report_file(settings, args.message_id, actor=args.actor)
             if args.reports_command == "set":
                 return commands.report_set(
                     settings,
@@ -307,6 +328,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         case "attachments":
             saved = commands.attachments_save(settings, args.ref, args.dir)
             return _emit_as_written(saved, args.format)
+        case "messages":
+            return _emit(commands.messages_unfiled(settings), args.format)
         case "sla":
             at = _in_zone(args.at, settings)
             return _emit(commands.sla_due(settings, at=at), args.format)

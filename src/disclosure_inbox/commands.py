@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import mimetypes
 import sys
 from collections.abc import Iterator
 from datetime import datetime
@@ -26,6 +25,7 @@ from disclosure_inbox.domain.mail_ids import as_message_id
 from disclosure_inbox.domain.model import Direction, Severity, Status
 from disclosure_inbox.logs import say
 from disclosure_inbox.service.app import App, CycleResult, run_cycle
+from disclosure_inbox.service.filing import file_message, list_unfiled
 from disclosure_inbox.service.outbox import retry
 from disclosure_inbox.service.workflow import set_status
 
@@ -278,6 +278,31 @@ def report_set(
     return 0
 
 
+def report_file(settings: Settings, message_id: str, *, actor: str) -> int:
+    app = _store_app(settings)
+    filed = file_message(app.store, settings, message_id, actor=actor, now=app.clock.now())
+    say(
+        f"{filed.ref}: filed from {filed.message_id}; acknowledgement due "
+        f"{_iso(filed.due_at, settings)} (no acknowledgement is sent)"
+    )
+    return 0
+
+
+def messages_unfiled(settings: Settings) -> list[dict[str, Any]]:
+    app = _store_app(settings)
+    return [
+        {
+            "id": m.id,
+            "message_id": m.message_id,
+            "received_at": _iso(m.received_at, settings),
+            "sender": m.sender_address,
+            "rule": m.rule,
+            "subject": m.subject,
+        }
+        for m in list_unfiled(app.store)
+    ]
+
+
 def sla_due(settings: Settings, *, at: datetime | None) -> list[dict[str, Any]]:
     app = App.build(settings)
     app.store.check_schema()
@@ -327,51 +352,3 @@ def stats(settings: Settings) -> dict[str, Any]:
     app = _store_app(settings)
     with app.store.reading() as tx:
         return store_stats.counts(tx)
-
-
-def report_reply(
-    settings: Settings, ref: str, body_file: str, attach: list[str], *, actor: str
-) -> int:
-    """Send a staff member's text (and files) to the reporter, as a reply by mail would."""
-    text = _read_text(body_file)
-    if not text.strip():
-        raise UsageError(f"{body_file}: nothing to send")
-    files = [_read_attachment(path) for path in attach]
-    if sum(len(data) for _, _, data in files) > settings.storage.max_message_bytes:
-        raise UsageError("the attachments are larger than [storage] max_message_bytes")
-    app = _store_app(settings)
-    now = app.clock.now()
-    desk = app.staff_desk()
-    with app.store.transaction() as tx:
-        report = reports.by_ref(tx, ref)
-        if report is None:
-            raise NotFound(f"no report {ref!r}")
-        message_id = desk.relay(tx, report, text, files, actor, now)
-        report = desk.first_response(tx, report, actor, now)
-        desk.tell_staff(
-            tx, report, actor, [f"Sent to the reporter ({report.reporter_address})."], text, now
-        )
-    say(
-        f"{report.ref}: queued to {report.reporter_address} as {message_id}; status {report.status}"
-    )
-    return 0
-
-
-def _read_text(path: str) -> str:
-    try:
-        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"{path}: not UTF-8 text") from None
-
-
-def _read_attachment(path: str) -> tuple[str, str, bytes]:
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    kind = mimetypes.guess_type(path)[0] or "application/octet-stream"
-    return Path(path).name, kind, data

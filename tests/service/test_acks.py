@@ -231,6 +231,10 @@ def test_bounce_of_an_acknowledgement_is_recorded_on_the_outgoing_message(deploy
     d.run_once()
     assert d.scalar("SELECT bounced_at FROM outbox") is not None
     assert d.counts()["reports"] == 1  # the bounce joined the report
+    # Machine mail, but in a thread: a follow-up of the report, not unfiled.
+    assert (d.counts()["followups"], d.counts()["unfiled"]) == (1, 0)
+    rule = d.scalar("SELECT thread_rule FROM messages WHERE message_id = '<dsn1@mx.example>'")
+    assert rule == "references"  # through the acknowledgement's Message-ID it quotes
     assert len(acks(d)) == 1  # and was not answered
     assert d.scalar("SELECT count(*) FROM audit WHERE action = 'outgoing-bounced'") == 1
 
@@ -323,6 +327,13 @@ def suppressed_by(d, rule: str) -> int:
     )
 
 
+def unfiled_by(d, rule: str) -> int:
+    return d.scalar(
+        "SELECT count(*) FROM audit WHERE action='unfiled' AND CAST(detail AS TEXT) LIKE :rule",
+        rule=f'%"{rule}"%',
+    )
+
+
 def acknowledgement_clocks(d) -> list[str]:
     return [
         ref
@@ -361,10 +372,14 @@ def test_reports_through_our_own_list_are_acknowledged_and_get_a_deadline(make_d
     assert list(mail.rcpt_tos) == ["ada@example.org"]
     assert mail.message["In-Reply-To"] == "<l1@example.org>"
     # A person's report through our list has a deadline, so it escalates; the others are
-    # still machine mail (the other rules apply to the list's mail as to any other).
+    # still machine mail (the other rules apply to the list's mail as to any other). Machine
+    # mail in no thread is no report at all: it is unfiled, naming its rule, and no
+    # acknowledgement had to be suppressed for it.
     assert acknowledgement_clocks(d) == ["MIO-2026-0001"]
-    assert suppressed_by(d, "list-headers") == 1
-    assert suppressed_by(d, "auto-submitted") == 1
+    assert d.counts()["reports"] == 1
+    assert unfiled_by(d, "list-headers") == 1
+    assert unfiled_by(d, "auto-submitted") == 1
+    assert d.counts()["acks_suppressed"] == 0
 
 
 def test_an_auto_responder_on_new_addresses_of_one_domain_is_bounded(make_deployment):

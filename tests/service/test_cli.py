@@ -42,6 +42,7 @@ STATS_KEYS = {
     "reports",
     "followups",
     "quarantined",
+    "unfiled",
     "outbox_pending",
     "outbox_sent",
     "outbox_failed",
@@ -548,7 +549,9 @@ def test_schema_must_be_upgraded_first_and_upgrade_is_idempotent(deployment, tmp
 @pytest.fixture
 def populated(make_deployment):
     """A Berlin deployment with a report that has an attachment, a follow-up and a sent
-    acknowledgement, and a second report from a machine (no acknowledgement)."""
+    acknowledgement, an out-of-office reply and a second report from staff (no
+    acknowledgement). The out-of-office reply threads into no report, so it is machine mail
+    left unfiled, not a report; staff mail is a person's, so it makes the second report."""
     # No escalation tiers: the CLI runs on the real clock, long after these deadlines.
     d = make_deployment(organization={"timezone": "Europe/Berlin"}, escalation={"tiers": []})
     [with_attachment] = generate(1, seed=3, large_every=1, large_bytes=5000)
@@ -560,7 +563,8 @@ def populated(make_deployment):
         headers={"In-Reply-To": with_attachment.message_id},
     )
     robot = simple("Out of office", headers={"Auto-Submitted": "auto-replied"})
-    d.account.append([report, reply, robot], internaldates=[JULY_1] * 3)
+    staff = simple("Forwarded finding", sender="Lead <lead@m.io>")
+    d.account.append([report, reply, robot, staff], internaldates=[JULY_1] * 4)
     assert d.cli("run", "--once").returncode == 0
     return d, with_attachment.sender
 
@@ -600,10 +604,11 @@ def test_json_output_has_the_documented_keys(populated):
 
     stats = d.cli("stats", "--format", "json")
     assert json.loads(stats.stdout) == {
-        "messages": 3,
+        "messages": 4,
         "reports": 2,
         "followups": 1,
         "quarantined": 0,
+        "unfiled": 1,
         "outbox_pending": 0,
         "outbox_sent": 1,
         "outbox_failed": 0,
@@ -637,6 +642,7 @@ def test_table_output_is_readable_text(populated):
     stats = d.cli("stats").stdout
     assert re.search(r"^reports\s+2$", stats, re.MULTILINE)
     assert re.search(r"^acks_suppressed\s+1$", stats, re.MULTILINE)
+    assert re.search(r"^unfiled\s+1$", stats, re.MULTILINE)
     assert "MIO-2026-0001" in d.cli("outbox", "list").stdout
     assert d.cli("outbox", "list", "--state", "failed").stdout == "(none)\n"
     assert "{" not in listed.stdout and TRACEBACK not in listed.stderr

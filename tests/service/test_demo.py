@@ -17,15 +17,23 @@ import pytest
 from disclosure_inbox.testing.dovecot import dovecot_installed
 
 DEMO = Path(__file__).resolve().parents[2] / "demo" / "run.py"
-# The senders of demo/mail: people get an acknowledgement, machines (an out-of-office reply,
-# a bounce, a newsletter) get none. The follow-up is Priya's second message.
+# The senders of demo/mail: people get a report and an acknowledgement; machines (an
+# out-of-office reply, a bounce, a newsletter) answer nothing in the store, so their mail is
+# unfiled: no report, no reference, no acknowledgement. The follow-up is Priya's second
+# message.
 PEOPLE = {
     "priya.raman@example.org",
     "lukas@example.net",
     "chen.wei@example.com",
     "juergen.hoffmann@example.net",
 }
-MACHINES = {"tomas.ferreira@example.net", "mailer-daemon@mx.example.com", "hello@news.example.com"}
+# Each machine, with the loop rule that makes its mail unfiled.
+MACHINE_RULES = {
+    "tomas.ferreira@example.net": "auto-submitted",
+    "mailer-daemon@mx.example.com": "mailer-daemon",
+    "hello@news.example.com": "precedence",
+}
+MACHINES = set(MACHINE_RULES)
 
 
 def _section(output: str, start: str) -> str:
@@ -68,16 +76,28 @@ def test_demo_acknowledges_the_people_only_and_stops_its_servers(tmp_path: Path)
     assert done.returncode == 0, output + done.stderr
 
     # The store the demo left behind, read with the real command.
-    listed = subprocess.run(
-        [sys.executable, "-m", "disclosure_inbox", "--config", str(workdir / "config.toml")]
-        + ["reports", "list", "--format", "json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    ref_of = {r["reporter"]: r["ref"] for r in json.loads(listed.stdout)}
-    assert set(ref_of) == PEOPLE | MACHINES  # the follow-up joined Priya's report
+    def cli_json(*args: str) -> list[dict[str, str]]:
+        done = subprocess.run(
+            [sys.executable, "-m", "disclosure_inbox", "--config", str(workdir / "config.toml")]
+            + [*args, "--format", "json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return json.loads(done.stdout)
+
+    ref_of = {r["reporter"]: r["ref"] for r in cli_json("reports", "list")}
+    assert set(ref_of) == PEOPLE  # the follow-up joined Priya's report; machines have none
+    unfiled = {m["sender"]: m["rule"] for m in cli_json("messages", "list", "--unfiled")}
+    assert unfiled == MACHINE_RULES
+
+    # The demo shows the unfiled machine mail, each with its rule, and no person's mail.
+    shown_unfiled = _section(output, "$ disclosure-inbox messages list --unfiled")
+    for machine, rule in MACHINE_RULES.items():
+        assert re.search(rf"\b{re.escape(machine)}\s+{rule}\b", shown_unfiled), machine
+    assert not any(person in shown_unfiled for person in PEOPLE)
+    assert re.search(r"^unfiled\s+3$", _section(output, "$ disclosure-inbox stats"), re.MULTILINE)
 
     # Every report is in the printed list, each person's under their own reference.
     table = _section(output, "$ disclosure-inbox reports list")
@@ -86,7 +106,7 @@ def test_demo_acknowledges_the_people_only_and_stops_its_servers(tmp_path: Path)
     assert f"$ disclosure-inbox reports show {ref_of['priya.raman@example.org']}" in output
 
     # The acknowledgement summary: one per person, tagged with their reference, none to a machine.
-    summary = output.split("== What the researchers received", 1)[1]
+    summary = output.split("== What the researchers received", 1)[1].split("\n== ", 1)[0]
     shown = dict(re.findall(r"^To: +(\S+)\nSubject: \[(MIO-\d{4}-\d{4,})\]", summary, re.M))
     assert shown == {person: ref_of[person] for person in PEOPLE}
     assert not any(machine in summary for machine in MACHINES)
@@ -95,6 +115,21 @@ def test_demo_acknowledges_the_people_only_and_stops_its_servers(tmp_path: Path)
         for path in sorted((workdir / "sent").glob("*.eml"))
     ]
     assert sorted(str(m["To"]) for m in sent) == sorted(PEOPLE)
+
+    # The staff side: the notice of Priya's report, the lead's reply with /verify critical,
+    # the answer Priya got (no staff address in it), and the clocks it stopped and started.
+    priya = ref_of["priya.raman@example.org"]
+    staff = output.split("== The staff side", 1)[1]
+    assert f"Subject:  [{priya}] New report: Stored XSS" in staff
+    assert "Reply-To: soc+" in staff
+    did = staff.split("== What that reply did", 1)[1]
+    answer = did.split("\nTo:      priya.raman@example.org\n", 1)[1].split("\nTo: ", 1)[0]
+    assert "We can reproduce the stored XSS" in answer and "security-lead" not in answer
+    assert "/verify critical: triaged -> verified (severity critical)" in did
+    shown_report = did.split(f"$ disclosure-inbox reports show {priya}", 1)[1]
+    assert re.search(r"^status +verified$", shown_report, re.MULTILINE)
+    assert re.search(r"^acknowledgement .* met$", shown_report, re.MULTILINE)
+    assert re.search(r"^resolution .* running$", shown_report, re.MULTILINE)
 
     # Nothing left running: no Dovecot on the demo's configuration, nothing on its ports.
     [config] = re.findall(r"^Dovecot .* config (\S+)$", output, re.MULTILINE)

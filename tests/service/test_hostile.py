@@ -31,7 +31,7 @@ from disclosure_inbox.testing.mailgen import simple
 PROCESSED = b"$Processed"
 NORMAL_ID = "<normal-report@example.org>"
 NORMAL_SENDER = "nora@example.org"
-STORED_OUTCOMES = {"report", "followup", "quarantined"}
+STORED_OUTCOMES = {"report", "followup", "quarantined", "unfiled"}
 POSTGRES = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 NY = ZoneInfo("America/New_York")
 
@@ -196,6 +196,10 @@ def check_cycle(d, hostile: list[bytes]) -> list[Stored]:
         assert row.outcome in STORED_OUTCOMES
         if row.outcome == "quarantined":
             assert row.reason, "a quarantined message needs a reason"
+        elif row.outcome == "unfiled":
+            # Machine mail in no thread: a message with no sender address at all is the
+            # mailer-daemon rule's. Stored with no report; the rule is in the audit trail.
+            assert row.report_id is None
         else:
             assert row.report_id is not None
         assert blobs.get(row.location_sha256) == kept[uid]
@@ -515,7 +519,15 @@ def test_from_headers_get_at_most_one_acknowledgement_to_a_listed_address(deploy
     # address, an empty group, an address SMTP cannot carry as written: nobody.
     assert rcpts == ["alice@example.net", "juergen@xn--exmple-cua.de", "p0@example.net"]
     suppressed = deployment.scalar("SELECT count(*) FROM audit WHERE action = 'ack-suppressed'")
-    assert suppressed == 5
+    # The empty group and the two null addresses leave no sender address at all, which the
+    # mailer-daemon rule calls machine mail: they are unfiled, not reports left unanswered.
+    unfiled = deployment.rows("SELECT subject FROM messages WHERE outcome = 'unfiled'")
+    assert sorted(subject for (subject,) in unfiled) == [
+        "empty group",
+        "named null address",
+        "null address",
+    ]
+    assert suppressed == 2
 
 
 def test_display_names_that_look_like_addresses_never_redirect_the_acknowledgement(deployment):

@@ -31,14 +31,15 @@ def test_corpus_goes_through_intake_exactly_once(deployment, corpus_files):
     counts = deployment.counts()
 
     # Every message ends up in the store: each UID has a location, and each location is a
-    # message that is a report, a follow-up or a quarantined item.
+    # message that is a report, a follow-up, a quarantined item, or machine mail in no
+    # thread, unfiled.
     assert locations(deployment) == len(uids)
     outcomes = dict(
         deployment.rows(
             "SELECT outcome, count(*) FROM messages WHERE direction = 'inbound' GROUP BY outcome"
         )
     )
-    assert set(outcomes) <= {"report", "followup", "quarantined"}
+    assert set(outcomes) <= {"report", "followup", "quarantined", "unfiled"}
     assert sum(outcomes.values()) == counts["messages"]
     # The corpus has exact duplicates and resent Message-IDs: fewer messages than UIDs.
     assert counts["messages"] < len(uids)

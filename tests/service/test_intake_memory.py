@@ -9,6 +9,7 @@ look at what a user sees: rows in the store, flags in the mailbox, mail at the S
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,9 +22,11 @@ from sqlalchemy import text
 from disclosure_inbox.adapters.db.engine import upgrade
 from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.config import load_settings
+from disclosure_inbox.domain.errors import NotFound, UsageError
 from disclosure_inbox.domain.model import RawMessage
 from disclosure_inbox.ports import Mailbox
 from disclosure_inbox.service.app import App, run_cycle
+from disclosure_inbox.service.filing import file_message
 from disclosure_inbox.testing.config import local_deployment, write_config
 from disclosure_inbox.testing.mailgen import Generated, generate, simple
 from disclosure_inbox.testing.memory_mailbox import MemoryMailbox
@@ -170,7 +173,11 @@ def test_a_backlog_is_stored_once_and_flagged_only_after_its_commit(
     stored = counts(app)
     assert stored["messages"] == 200
     assert stored["followups"] == sum(g.kind == "reply" for g in backlog)
-    assert stored["reports"] + stored["followups"] + stored["quarantined"] == 200
+    # The backlog's auto-replies and bounces answer nothing of ours: machine mail, unfiled.
+    assert stored["unfiled"] == sum(g.kind in ("auto-reply", "bounce") for g in backlog) > 0
+    assert (
+        stored["reports"] + stored["followups"] + stored["quarantined"] + stored["unfiled"] == 200
+    )
     assert located(app) == list(range(1, 201))
     assert flagged(witness) == list(range(1, 201))
     assert witness.early == []
@@ -331,3 +338,130 @@ def test_a_message_stored_between_look_up_and_write_is_decided_again(
     assert refs == ["MIO-2026-0001", "MIO-2026-0002", "MIO-2026-0003"]
     assert counts(app)["reports"] == 3
     assert flagged(app.mail) == [1, 2, 3]
+
+
+OUT_OF_OFFICE = simple(
+    "Automatic reply: XSS",
+    "I am away until Monday.\n",
+    sender="Tomas <tomas@example.net>",
+    message_id="<ooo@example.net>",
+    headers={"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"},
+)
+DSN = (
+    b"Return-Path: <>\r\nFrom: MAILER-DAEMON@mx.example.com (Mail Delivery System)\r\n"
+    b"To: soc@m.io\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+    b"Message-ID: <dsn@mx.example.com>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+    b"--b\r\nContent-Type: text/plain\r\n\r\nCould not deliver.\r\n"
+    b"--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.com"
+    b"\r\n\r\nFinal-Recipient: rfc822; sam@example.com\r\nAction: failed\r\n"
+    b"Status: 5.1.1\r\n\r\n--b--\r\n"
+)
+NEWSLETTER = simple(
+    "Issue #148: 5 CVEs you can't ignore",
+    sender="Threat Brief <hello@news.example.com>",
+    message_id="<issue-148@news.example.com>",
+    headers={
+        "List-Id": "Threat Brief Weekly <weekly.news.example.com>",
+        "List-Unsubscribe": "<mailto:unsubscribe@news.example.com>",
+        "Precedence": "bulk",
+    },
+)
+
+
+def stored_rows(app: App, sql: str) -> list[Any]:
+    with app.store.engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(text(sql))]
+
+
+def test_machine_mail_in_no_thread_is_unfiled_with_no_reference_clock_or_answer(
+    make_app: Callable[..., MemoryApp], smtp_sink: SmtpSink
+) -> None:
+    app = make_app()
+    person = simple("XSS in search", message_id="<xss@example.org>")
+    deliver(app, [OUT_OF_OFFICE, DSN, NEWSLETTER, person])
+
+    result = run_cycle(app)
+
+    assert result.errors == []
+    assert (result.intake.unfiled, result.intake.reports) == (3, 1)
+    assert "3 unfiled" in result.summary()
+    rows = stored_rows(
+        app,
+        "SELECT m.message_id, m.outcome, m.report_id, a.detail FROM messages m "
+        "LEFT JOIN audit a ON a.message_pk = m.id AND a.action = 'unfiled' "
+        "WHERE m.direction = 'inbound' ORDER BY m.id",
+    )
+    rules = [
+        (mid, outcome, rid, _detail(detail).get("rule") if detail else None)
+        for mid, outcome, rid, detail in rows
+    ]
+    assert rules[:3] == [
+        ("<ooo@example.net>", "unfiled", None, "auto-submitted"),
+        ("<dsn@mx.example.com>", "unfiled", None, "mailer-daemon"),
+        ("<issue-148@news.example.com>", "unfiled", None, "precedence"),
+    ]
+    assert rules[3][:2] == ("<xss@example.org>", "report")
+    # The person's report took the first number; the machine mail took none, no clock and
+    # no mail.
+    assert [r for (r,) in stored_rows(app, "SELECT ref FROM reports")] == ["MIO-2026-0001"]
+    assert stored_rows(app, "SELECT count(*) FROM clocks") == [(1,)]
+    assert [m.rcpt_tos for m in smtp_sink.messages] == [("ada@example.org",)]
+    assert stored_rows(app, "SELECT count(*) FROM outbox") == [(1,)]
+    assert counts(app)["unfiled"] == 3
+    assert flagged(app.mail) == [1, 2, 3, 4]
+    assert stored_rows(app, "SELECT count(*) FROM audit WHERE action = 'ack-suppressed'") == [(0,)]
+
+
+def test_filing_an_unfiled_message_makes_the_next_report_with_a_clock_from_now(
+    make_app: Callable[..., MemoryApp], smtp_sink: SmtpSink
+) -> None:
+    app = make_app()
+    deliver(app, [simple("first report"), OUT_OF_OFFICE])
+    assert run_cycle(app).errors == []
+    filed_at = datetime(2026, 7, 3, 9, 30, tzinfo=UTC)  # a Friday, two days after receipt
+
+    filed = file_message(app.store, app.settings, "ooo@example.net", actor="kim", now=filed_at)
+
+    assert (filed.ref, filed.message_id) == ("MIO-2026-0002", "<ooo@example.net>")
+    # Five business days from the filing (Friday 3 July): Friday 10 July, end of the day.
+    assert filed.due_at == datetime(2026, 7, 10, 23, 59, 59, tzinfo=UTC)
+    [(outcome, ref, status)] = stored_rows(
+        app,
+        "SELECT m.outcome, r.ref, r.status FROM messages m JOIN reports r ON r.id = m.report_id "
+        "WHERE m.message_id = '<ooo@example.net>'",
+    )
+    assert (outcome, ref, status) == ("report", "MIO-2026-0002", "new")
+    [(started, stopped)] = stored_rows(
+        app,
+        "SELECT c.started_at, c.stopped_at FROM clocks c JOIN reports r ON r.id = c.report_id "
+        "WHERE r.ref = 'MIO-2026-0002' AND c.name = 'acknowledgement'",
+    )
+    assert (_utc(started), stopped) == (filed_at, None)
+    [(actor, detail)] = stored_rows(app, "SELECT actor, detail FROM audit WHERE action = 'filed'")
+    assert actor == "kim"
+    assert _detail(detail) == {
+        "ref": "MIO-2026-0002",
+        "message_id": "<ooo@example.net>",
+        "rule": "auto-submitted",
+    }
+    # Nothing is sent for it, now or on the next cycle.
+    assert run_cycle(app).errors == []
+    assert [m.rcpt_tos for m in smtp_sink.messages] == [("ada@example.org",)]
+    assert stored_rows(app, "SELECT count(*) FROM outbox") == [(1,)]
+    assert (counts(app)["unfiled"], counts(app)["reports"]) == (0, 2)
+    with pytest.raises(UsageError, match="is not unfiled"):
+        file_message(app.store, app.settings, "<ooo@example.net>", actor="kim", now=filed_at)
+    with pytest.raises(NotFound):
+        file_message(app.store, app.settings, "<nothing@example.net>", actor="kim", now=filed_at)
+
+
+def _detail(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else json.loads(value)
+
+
+def _utc(value: Any) -> datetime:
+    """A stored date-time as an aware UTC value (SQLite hands back a naive one or text)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -99,9 +99,9 @@ def test_a_reply_to_the_notice_reaches_the_reporter_threaded_and_stops_the_clock
     assert part.get_content() == "--- a/search.py\n+++ b/search.py\n"
     assert status(d) == "triaged"
     assert ack_clock_stopped(d)
-    assert d.rows("SELECT outcome, author FROM messages WHERE direction = 'inbound' ORDER BY id")[
-        -1
-    ] == ("staff-reply", "lead@m.io")
+    assert d.rows(
+        "SELECT outcome, author, report_id FROM messages WHERE direction = 'inbound' ORDER BY id"
+    )[-1] == ("staff-reply", "lead@m.io", 1)
     assert d.scalar("SELECT author FROM messages WHERE outcome = 'relay'") == "lead@m.io"
     # The result, in each staff member's thread of the report.
     result = to(d, "lead@m.io")[-1]

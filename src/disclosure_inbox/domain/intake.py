@@ -14,16 +14,23 @@ The outcomes, tried in this order; the first that applies wins, and its name is 
 2. ``same-message-id``: the Message-ID and sender are known (a resend that differs, e.g. by
    a relay's headers): a duplicate as well; its bytes are kept.
 3. a row of ``QUARANTINE`` fires: the message is stored raw, with the reason, for staff.
-4. otherwise the threading rules (``threading.decide_thread``) make it a follow-up of a
-   report, or a new report with the year's next reference number. A staff member's mail
-   that joins a report (by threading, or by the report its reply token names) and that
-   ``domain/staff.py`` authenticated is a ``staff-reply``: the service relays it and runs
-   its commands. Staff mail that does not authenticate is treated as anyone's.
+4. the threading rules (``threading.decide_thread``) find its report: a follow-up of it
+   (machine mail too: a bounce of our mail to a reporter joins that report). A staff
+   member's mail that joins a report (by threading, or by the report its reply token
+   names) and that ``domain/staff.py`` authenticated is a ``staff-reply``: the service
+   relays it and runs its commands. Staff mail that does not authenticate is anyone's.
+5. a loop rule marked ``machine`` fires (``loops.MACHINE_RULES``, asked through the
+   ``machine`` check the caller builds from its settings): an auto-reply, a bounce, a
+   newsletter that threads into nothing is stored *unfiled*, with that rule's name: no
+   report, no reference number, no clock, no answer. A person may file it later.
+6. otherwise a new report with the year's next reference number.
 
 Worked example: a batch holds a report R (Message-ID <a@x>), its resend under another UID
 with the same bytes, and the reporter's reply to it (In-Reply-To <a@x>). R becomes report -1
 (MIO-2026-0008 if seven exist this year) with message -1; the resend is a duplicate of
-message -1 by ``same-bytes``; the reply is a follow-up of report -1 by ``in-reply-to``.
+message -1 by ``same-bytes``; the reply is a follow-up of report -1 by ``in-reply-to``. An
+out-of-office reply in the batch that names no stored message would be message -3, unfiled
+by ``auto-submitted``, and would take no number.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from disclosure_inbox.domain.loops import Verdict
 from disclosure_inbox.domain.model import Outcome, ParsedMessage
 from disclosure_inbox.domain.outgoing import Built
 from disclosure_inbox.domain.refs import format_ref
@@ -126,16 +134,29 @@ class NewReport:
     year: int
     seq: int
 
+    @classmethod
+    def after(cls, prefix: str, year: int, last_seq: int) -> NewReport:
+        """The next report of ``year`` when ``last_seq`` is the highest number it used."""
+        return cls(format_ref(prefix, year, last_seq + 1), year, last_seq + 1)
+
+
+# Whether a message was written by a machine: the verdict of the loop rules marked
+# ``machine`` (``loops.machine_mail``), from the message alone. The service builds it from
+# its settings (own addresses, domain and lists); it must stay pure, like every decision here.
+MachineCheck = Callable[[ParsedMessage], Verdict]
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     incoming: Incoming
     outcome: Outcome
-    rule: str  # the rule that decided: a duplicate's, a quarantine's or a threading rule
+    # The rule that decided: a duplicate's, a quarantine's, a threading rule, or for an
+    # unfiled message the loop rule that called it machine mail.
+    rule: str
     message_pk: int | None = None  # this message's (provisional) pk, or a duplicate's original
     report_id: int | None = None  # the (provisional) report of a follow-up or a new report
     new_report: NewReport | None = None
-    reason: str = ""  # a quarantine's explanation
+    reason: str = ""  # a quarantine's explanation, or the loop rule's for an unfiled message
     mentioned: tuple[str, ...] = ()  # report tags in the subject of someone else's reports
 
 
@@ -181,7 +202,9 @@ def failed_too_often(attempts: int, max_attempts: int, error: str) -> str | None
 # --- deciding ------------------------------------------------------------------------------
 
 
-def decide(item: Incoming, known: Known, prefix: str, tz: ZoneInfo) -> Decision:
+def decide(
+    item: Incoming, known: Known, prefix: str, tz: ZoneInfo, *, machine: MachineCheck
+) -> Decision:
     """One message, from what ``known`` holds (which already includes the batch so far)."""
     parsed = item.parsed
     if item.sha256 in known.by_sha:
@@ -213,19 +236,27 @@ def decide(item: Incoming, known: Known, prefix: str, tz: ZoneInfo) -> Decision:
         return Decision(
             item, Outcome.FOLLOWUP, thread.rule, report_id=thread.report_id, mentioned=()
         )
+    verdict = machine(parsed)
+    if verdict.machine and verdict.rule is not None:
+        return Decision(
+            item,
+            Outcome.UNFILED,
+            verdict.rule,
+            reason=verdict.reason or "",
+            mentioned=thread.mentioned_refs,
+        )
     year = item.internaldate.astimezone(tz).year
-    seq = known.last_seq.get(year, 0) + 1
     return Decision(
         item,
         Outcome.REPORT,
         thread.rule,
-        new_report=NewReport(format_ref(prefix, year, seq), year, seq),
+        new_report=NewReport.after(prefix, year, known.last_seq.get(year, 0)),
         mentioned=thread.mentioned_refs,
     )
 
 
 def decide_batch(
-    items: Sequence[Incoming], known: Known, prefix: str, tz: ZoneInfo
+    items: Sequence[Incoming], known: Known, prefix: str, tz: ZoneInfo, *, machine: MachineCheck
 ) -> list[Decision]:
     """Every message of a batch, in order; ``known`` is not changed (a copy learns)."""
     learned = Known(
@@ -237,7 +268,7 @@ def decide_batch(
     )
     decisions: list[Decision] = []
     for item in items:
-        decision = _provisional(decide(item, learned, prefix, tz), decisions)
+        decision = _provisional(decide(item, learned, prefix, tz, machine=machine), decisions)
         _learn(learned, decision)
         decisions.append(decision)
     return decisions
@@ -325,6 +356,7 @@ class IntakeResult:
     reports: int = 0
     followups: int = 0
     quarantined: int = 0
+    unfiled: int = 0  # machine mail kept out of the reports
     duplicates: int = 0  # seen before under another UID or mailbox
     failed: int = 0  # failed this time, to be tried again
     seconds: float = 0.0
@@ -332,8 +364,8 @@ class IntakeResult:
     def summary(self) -> str:
         return (
             f"{self.messages} messages, {self.reports} new reports, {self.followups} follow-ups, "
-            f"{self.quarantined} quarantined, {self.duplicates} duplicates, "
-            f"{self.failed} to retry, {self.seconds:.2f} s"
+            f"{self.unfiled} unfiled, {self.quarantined} quarantined, "
+            f"{self.duplicates} duplicates, {self.failed} to retry, {self.seconds:.2f} s"
         )
 
     def count(self, outcome: Outcome) -> None:
@@ -347,6 +379,9 @@ class IntakeResult:
             case Outcome.QUARANTINED:
                 self.messages += 1
                 self.quarantined += 1
+            case Outcome.UNFILED:
+                self.messages += 1
+                self.unfiled += 1
             case Outcome.DUPLICATE:
                 self.duplicates += 1
             case Outcome.FAILED:

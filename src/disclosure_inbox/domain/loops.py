@@ -351,6 +351,11 @@ RULES: tuple[Rule, ...] = (
     Rule("rate-limit-global", rate_limit_global),
 )
 
+# The rows of ``RULES`` that say who wrote a message, in the same order: intake asks them
+# whether new mail is a machine's (then it is unfiled, not a report). Staff and the rate
+# limits say nothing about that, so they are left out.
+MACHINE_RULES: tuple[Rule, ...] = tuple(rule for rule in RULES if rule.machine)
+
 ALLOWED = Verdict(allowed=True, rule=None, reason=None)
 
 
@@ -361,6 +366,12 @@ def evaluate(ctx: LoopContext, rules: tuple[Rule, ...] = RULES) -> Verdict:
         if reason is not None:
             return Verdict(allowed=False, rule=rule.name, reason=reason, machine=rule.machine)
     return ALLOWED
+
+
+def machine_mail(ctx: LoopContext) -> Verdict:
+    """The first of ``MACHINE_RULES`` that fires (its verdict has ``machine`` set), or
+    ``ALLOWED`` when a person wrote the message as far as the rules can tell."""
+    return evaluate(ctx, MACHINE_RULES)
 
 
 def looks_like_bounce(sender_address: str, content_type: str) -> bool:

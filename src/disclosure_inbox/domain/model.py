@@ -39,6 +39,9 @@ class Outcome(enum.StrEnum):
     FOLLOWUP = "followup"
     QUARANTINED = "quarantined"
     STAFF_REPLY = "staff-reply"  # an authenticated staff member's mail about a report
+    # Machine mail (a loop rule marked ``machine``) that threads into no report: stored with
+    # no report, reference, clock or answer, until a person files it as a report.
+    UNFILED = "unfiled"
     # Not stored as a message's outcome: what a pass did with a location.
     DUPLICATE = "duplicate"  # seen before under another UID or mailbox: only a new location
     SEEN = "seen"  # stored before, not yet flagged (a crash between commit and flag)

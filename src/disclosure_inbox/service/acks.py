@@ -1,5 +1,9 @@
 """What happens after a message is stored: an acknowledgement for a new report, or nothing.
 
+Machine mail that threads into no report is not a report at all: ``machine_check`` gives the
+intake decisions the loop rules that say so (``loops.MACHINE_RULES``), built from the settings,
+and such a message is stored unfiled, with neither a clock nor an answer.
+
 Planned with the rest of the batch and written in the transaction that stores the report, so
 a report and its acknowledgement's outbox row commit together or not at all. Every decision
 not to answer names the loop rule that fired, in the log and in the audit trail.
@@ -19,7 +23,7 @@ from datetime import datetime
 from disclosure_inbox.adapters.render import Rendered, Renderer, describe_failure
 from disclosure_inbox.config import Settings
 from disclosure_inbox.domain import loops, sla
-from disclosure_inbox.domain.intake import AckCounts, Decision, Found, Writes
+from disclosure_inbox.domain.intake import AckCounts, Decision, Found, MachineCheck, Writes
 from disclosure_inbox.domain.model import Outcome, ParsedMessage
 from disclosure_inbox.domain.refs import tagged_subject
 from disclosure_inbox.domain.replies import reply_target
@@ -65,6 +69,17 @@ def loop_context(
     )
 
 
+def machine_check(settings: Settings) -> MachineCheck:
+    """Whether a message is machine mail, by ``loops.MACHINE_RULES`` under these settings (our
+    addresses, domain and lists); pure, so the intake decisions can call it. The rate limits
+    are not asked: they say nothing about who wrote a message."""
+
+    def check(parsed: ParsedMessage) -> loops.Verdict:
+        return loops.machine_mail(loop_context(settings, parsed))
+
+    return check
+
+
 def format_local(value: datetime, settings: Settings) -> str:
     local = value.astimezone(settings.organization.tz)
     return local.strftime("%A %d %B %Y, %H:%M %Z")
@@ -104,7 +119,11 @@ class Acknowledger:
 
     @staticmethod
     def _ref(d: Decision) -> str:
-        return d.new_report.ref if d.new_report else f"report {d.report_id}"
+        if d.new_report:
+            return d.new_report.ref
+        if d.report_id is None:  # unfiled
+            return f"unfiled message {d.incoming.parsed.message_id}"
+        return f"report {d.report_id}"
 
     def _answer(self, d: Decision, counts: AckCounts, writes: Writes, now: datetime) -> None:
         assert d.new_report is not None and d.report_id is not None

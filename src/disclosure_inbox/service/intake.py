@@ -10,8 +10,9 @@ it in batches bounded by count and bytes. Each batch goes read, decide, write:
   by In-Reply-To, References and subject tags, the year's reference numbers, the
   acknowledgement counts for the rate limits, our own Message-IDs quoted by bounces;
 - *decide*: ``domain.intake.decide_batch`` turns each message into a typed decision
-  (duplicate, quarantine with its rule, follow-up with its thread rule, new report), and the
-  ``Acknowledger`` plans each new report's clock and answer;
+  (duplicate, quarantine with its rule, follow-up with its thread rule, unfiled machine mail
+  with its loop rule, new report), and the ``Acknowledger`` plans each new report's clock and
+  answer;
 - *write*: ``messages.apply`` writes the whole batch with multi-row INSERTs in one
   transaction, together with each message's location (mailbox, UIDVALIDITY, UID). The
   look-up and the decisions are made before that transaction takes the write lock (which
@@ -56,8 +57,9 @@ from disclosure_inbox.domain.intake import (
 )
 from disclosure_inbox.domain.model import Outcome, RawMessage
 from disclosure_inbox.ports import Mailbox, Transaction
-from disclosure_inbox.service.acks import entry
+from disclosure_inbox.service.acks import machine_check
 from disclosure_inbox.service.parsing import EMPTY, ParseFailure, Parser, Parsing
+from disclosure_inbox.service.records import describe, log_decision
 from disclosure_inbox.service.staffmail import StaffDesk
 
 log = logging.getLogger(__name__)
@@ -124,6 +126,7 @@ class Intake:
         self.after_commit = after_commit  # e.g. wake the sender: the batch's mail is due
         org = settings.organization
         self._prefix, self._tz = org.reference_prefix, org.tz
+        self._machine = machine_check(settings)
 
     # --- one pass ------------------------------------------------------------------------
 
@@ -283,14 +286,18 @@ class Intake:
             if staff and self.desk is not None:
                 self.desk.apply(tx, staff, real, now)
         for d in writes.decisions:
-            _log(d, real)
+            log_decision(d, real)
         return [Done(d.incoming.uid, d.outcome) for d in writes.decisions]
 
     def _decide(self, tx: Transaction, items: Sequence[Incoming], now: datetime) -> Writes:
         keys = lookup_keys(items)
         quoted = [mid for i in items for mid in i.quoted_ids]
         found = messages.look_up(tx, keys, years(items, self._tz), quoted, now)
-        writes = Writes(decisions=decide_batch(items, found.known, self._prefix, self._tz))
+        writes = Writes(
+            decisions=decide_batch(
+                items, found.known, self._prefix, self._tz, machine=self._machine
+            )
+        )
         found.followed = messages.followed(
             tx,
             (
@@ -299,51 +306,9 @@ class Intake:
                 if d.outcome is Outcome.FOLLOWUP and d.report_id is not None and d.report_id > 0
             ),
         )
-        self._describe(writes, now)
+        describe(writes, now)
         self.planner.plan(writes, found, now)
         return writes
-
-    @staticmethod
-    def _describe(writes: Writes, now: datetime) -> None:
-        """The audit rows and checkpoints every batch writes, whatever it holds."""
-        for d in writes.decisions:
-            item = d.incoming
-            key = (item.mailbox, item.uidvalidity)
-            writes.checkpoints[key] = max(item.uid, writes.checkpoints.get(key, 0))
-            mid = item.parsed.message_id
-            match d.outcome:
-                case Outcome.DUPLICATE:
-                    why = {"same-bytes": "same bytes"}.get(d.rule, "same Message-ID and sender")
-                    writes.audit.append(
-                        entry(now, "duplicate-seen", d, why=why, mailbox=item.mailbox, uid=item.uid)
-                        | {"report_id": None}
-                    )
-                case Outcome.QUARANTINED:
-                    writes.audit.append(
-                        entry(now, "quarantined", d, message_id=mid, reason=d.reason)
-                        | {"report_id": None}
-                    )
-                case Outcome.REPORT | Outcome.FOLLOWUP:
-                    action = "report-created" if d.outcome is Outcome.REPORT else "followup-added"
-                    writes.audit.append(
-                        entry(
-                            now, action, d, message_id=mid, rule=d.rule, mentioned=list(d.mentioned)
-                        )
-                    )
-                    claim = item.staff
-                    if claim is not None and not claim.authenticated:
-                        # A staff From that nothing proves: no privilege, and it is said.
-                        writes.audit.append(
-                            entry(
-                                now,
-                                "unauthenticated-staff",
-                                d,
-                                message_id=mid,
-                                rule=claim.rule,
-                                reason=claim.reason,
-                                sender=item.parsed.sender_address,
-                            )
-                        )
 
     # --- failures ------------------------------------------------------------------------
 
@@ -380,9 +345,9 @@ class Intake:
                     item, Outcome.QUARANTINED, "failed", message_pk=-1, reason=reason
                 )
             writes = Writes(decisions=[decision])
-            self._describe(writes, now)
+            describe(writes, now)
             messages.apply(tx, writes, now)
-        _log(decision, {})
+        log_decision(decision, {})
         return Done(location[2], decision.outcome)
 
 
@@ -399,22 +364,6 @@ def _bare(raw: RawMessage, parser: Parser) -> Incoming:
         parsed=parser.headers_or_nothing(raw.raw),
         parse_outcome="failed",
     )
-
-
-def _log(d: Decision, real: dict[int, int]) -> None:
-    item, mid = d.incoming, d.incoming.parsed.message_id
-    match d.outcome:
-        case Outcome.DUPLICATE:
-            log.info("duplicate of message %s (%s): UID %s", mid, d.rule, item.uid)
-        case Outcome.QUARANTINED:
-            log.warning("quarantined UID %s (%s): %s", item.uid, mid, d.reason)
-        case _:
-            ref = (
-                d.new_report.ref
-                if d.new_report
-                else f"report {real.get(d.report_id or 0, d.report_id)}"
-            )
-            log.info("%s %s: %s from %s", ref, d.outcome, mid, item.parsed.sender_address)
 
 
 __all__ = ["EMPTY", "Done", "Intake", "IntakeResult", "Planner"]

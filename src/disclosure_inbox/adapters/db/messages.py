@@ -35,6 +35,7 @@ from disclosure_inbox.domain.intake import (
     Found,
     Known,
     LookupKeys,
+    NewReport,
     Writes,
 )
 from disclosure_inbox.domain.model import Direction, Outcome, Status
@@ -49,7 +50,9 @@ def high_water(tx: Session) -> tuple[int, int]:
     """The highest message and report ids: what ``look_up`` reads changes only by rows being
     added (a new message, report or outgoing mail; no command updates a Message-ID, a
     sender, a hash, a reference or a report's reporter), so an unchanged pair means an
-    unchanged answer. A change to any of those columns must be added here."""
+    unchanged answer. Filing an unfiled message (``unfiled.file``) sets its report, which
+    threading reads, but adds that report in the same transaction, so the pair changes too.
+    A change to any of those columns must be added here."""
     row = tx.execute(
         select(
             select(func.max(Message.id)).scalar_subquery(),
@@ -115,17 +118,24 @@ def look_up(
                 )
             )
         }
-    wanted_years = list(years)
-    if wanted_years:
-        known.last_seq = {
-            int(year): int(seq or 0)
-            for year, seq in tx.execute(
-                select(Report.year, func.max(Report.seq))
-                .where(Report.year.in_(wanted_years))
-                .group_by(Report.year)
-            )
-        }
+    known.last_seq = last_seqs(tx, years)
     return Found(known, _ack_counts(tx, now), _unbounced(tx, quoted))
+
+
+def last_seqs(tx: Session, years: Iterable[int]) -> dict[int, int]:
+    """The highest reference number used in each of ``years`` that has reports. A new report
+    takes the next one; the unique (year, seq) constraint refuses a number taken meanwhile."""
+    wanted = list(years)
+    if not wanted:
+        return {}
+    return {
+        int(year): int(seq or 0)
+        for year, seq in tx.execute(
+            select(Report.year, func.max(Report.seq))
+            .where(Report.year.in_(wanted))
+            .group_by(Report.year)
+        )
+    }
 
 
 def _ack_counts(tx: Session, now: datetime) -> AckCounts:
@@ -183,20 +193,14 @@ def apply(tx: Session, writes: Writes, now: datetime) -> dict[int, int]:
             tx,
             Report,
             [
-                {
-                    "ref": d.new_report.ref,
-                    "year": d.new_report.year,
-                    "seq": d.new_report.seq,
-                    "status": Status.NEW,
-                    "severity": None,
-                    "reporter_address": d.incoming.parsed.sender_address,
-                    "reporter_name": d.incoming.parsed.sender_name,
-                    "subject": d.incoming.parsed.subject,
-                    "received_at": d.incoming.internaldate,
-                    "created_at": now,
-                    "updated_at": now,
-                    "duplicate_of_id": None,
-                }
+                report_row(
+                    d.new_report,
+                    d.incoming.parsed.sender_address,
+                    d.incoming.parsed.sender_name,
+                    d.incoming.parsed.subject,
+                    d.incoming.internaldate,
+                    now,
+                )
                 for d in new
                 if d.new_report is not None
             ],
@@ -277,11 +281,33 @@ def apply(tx: Session, writes: Writes, now: datetime) -> dict[int, int]:
     return ids
 
 
+def report_row(
+    new: NewReport, sender: str, sender_name: str, subject: str, received: datetime, now: datetime
+) -> dict[str, object]:
+    """The row of a new report, made from its first message."""
+    return {
+        "ref": new.ref,
+        "year": new.year,
+        "seq": new.seq,
+        "status": Status.NEW,
+        "severity": None,
+        "reporter_address": sender,
+        "reporter_name": sender_name,
+        "subject": subject,
+        "received_at": received,
+        "created_at": now,
+        "updated_at": now,
+        "duplicate_of_id": None,
+    }
+
+
 def _message_row(d: Decision, report_id: int | None, now: datetime) -> dict[str, object]:
     item, parsed = d.incoming, d.incoming.parsed
     quarantined = d.outcome is Outcome.QUARANTINED
+    # Neither is in a thread; an unfiled message's loop rule is in its audit entry.
+    threaded = d.outcome in (Outcome.REPORT, Outcome.FOLLOWUP, Outcome.STAFF_REPLY)
     return {
-        "report_id": None if quarantined else report_id,
+        "report_id": report_id if threaded else None,
         "direction": Direction.INBOUND,
         "outcome": str(d.outcome),
         "message_id": parsed.message_id,
@@ -295,7 +321,7 @@ def _message_row(d: Decision, report_id: int | None, now: datetime) -> dict[str,
         "raw_size": item.size,
         "parse_outcome": d.rule if quarantined and d.rule == "failed" else item.parse_outcome,
         "quarantine_reason": d.reason if quarantined else None,
-        "thread_rule": None if quarantined else d.rule,
+        "thread_rule": d.rule if threaded else None,
         "body_text": parsed.text,
         "headers": parsed.headers,
         "created_at": now,

@@ -29,6 +29,7 @@ def counts(tx: Session) -> dict[str, int]:
         "reports": int(tx.scalar(select(func.count()).select_from(Report)) or 0),
         "followups": count(inbound, Message.outcome == Outcome.FOLLOWUP),
         "quarantined": count(inbound, Message.outcome == Outcome.QUARANTINED),
+        "unfiled": count(inbound, Message.outcome == Outcome.UNFILED),
         "outbox_pending": int(outbox.get("pending", 0)),
         "outbox_sent": int(outbox.get("sent", 0)),
         "outbox_failed": int(outbox.get("failed", 0)),
