@@ -11,6 +11,7 @@ from pathlib import Path
 from disclosure_inbox.adapters.db import reports
 from disclosure_inbox.config import Settings
 from disclosure_inbox.domain.errors import NotFound, UsageError
+from disclosure_inbox.domain.replies import deliverable
 from disclosure_inbox.logs import say
 from disclosure_inbox.service.app import App
 
@@ -33,6 +34,8 @@ def report_reply(
         report = reports.by_ref(tx, ref)
         if report is None:
             raise NotFound(f"no report {ref!r}")
+        if not deliverable(report.reporter_address):
+            raise UsageError(f"{ref}: the reporter's address cannot be written to")
         message_id = desk.relay(tx, report, text, files, actor, now)
         report = desk.first_response(tx, report, actor, now)
         desk.tell_staff(

@@ -30,6 +30,7 @@ from disclosure_inbox.config_policy import (
     Staff,
     Tier,
     _Section,
+    plain_addresses,
 )
 
 __all__ = [
@@ -85,6 +86,11 @@ class Organization(_Section):
     # Domain used for our own Message-IDs; defaults to the mailbox's domain.
     message_id_domain: str = ""
     timezone: str = "UTC"
+
+    @field_validator("staff_addresses")
+    @classmethod
+    def _bare_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return plain_addresses(value)
 
     @field_validator("timezone")
     @classmethod

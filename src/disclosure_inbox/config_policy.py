@@ -141,6 +141,18 @@ class Escalation(_Section):
         return value
 
 
+def plain_addresses(value: tuple[str, ...]) -> tuple[str, ...]:
+    """Addresses we write mail to and compare senders with: each a bare ASCII addr-spec
+    (``lead@m.io``, not ``Lead <lead@m.io>``), lower-cased."""
+    from disclosure_inbox.domain.replies import deliverable
+
+    out = tuple(v.strip().lower() for v in value)
+    for address in out:
+        if not deliverable(address):
+            raise ValueError(f'{address!r} is not a plain address such as "lead@m.io"')
+    return out
+
+
 class Staff(_Section):
     """Staff mail: who is told of each report, and how their replies are authenticated."""
 
@@ -165,6 +177,11 @@ class Staff(_Section):
         if value and (value.count("{token}") != 1 or not re.fullmatch(r"[^@\s]+@[^@\s]+", value)):
             raise ValueError('must be an address holding "{token}" once, e.g. "soc+{token}@m.io"')
         return value
+
+    @field_validator("recipients")
+    @classmethod
+    def _bare_recipients(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return plain_addresses(value)
 
     @field_validator("trusted_authserv_ids")
     @classmethod

@@ -320,3 +320,121 @@ def test_reports_reply_from_the_command_line(reported, tmp_path):
     missing = d.cli("reports", "reply", "MIO-2026-0099", "--body-file", str(body))
     assert missing.returncode != 0 and "MIO-2026-0099" in missing.stderr
     assert len(to(d, REPORTER)) == 2
+
+
+def test_a_token_copied_to_the_reporter_is_burned_and_proves_nothing_again(reported):
+    d = reported
+    n = notice(d)
+    # The lead answers with reply-all, so the reporter's copy shows the token address.
+    d.account.append(
+        [staff_mail("Thanks!\n", to_addr=n["Reply-To"], cc=REPORTER, in_reply_to=n["Message-ID"])]
+    )
+    d.run_once()
+    assert d.scalar("SELECT count(*) FROM burned_tokens") == 1
+    assert "token-exposed" in d.scalar(
+        "SELECT CAST(detail AS TEXT) FROM audit WHERE action = 'unauthenticated-staff'"
+    )
+    # The reporter, holding the token now, poses as the lead: nothing happens.
+    d.account.append([staff_mail("/verify critical\n", to_addr=n["Reply-To"])])
+    d.run_once()
+    assert status(d) == "new" and not ack_clock_stopped(d)
+    assert len(to(d, REPORTER)) == 1
+    assert d.scalar("SELECT count(*) FROM audit WHERE action = 'staff-reply'") == 0
+
+
+def test_a_staff_members_automatic_reply_is_machine_mail(reported):
+    d = reported
+    n = notice(d)
+    d.account.append(
+        [
+            staff_mail(
+                "I am out of the office until 20 July. Call +1 555 0100.\n",
+                to_addr=n["Reply-To"],
+                in_reply_to=n["Message-ID"],
+                headers={"Auto-Submitted": "auto-replied"},
+            )
+        ]
+    )
+    d.run_once()
+    assert len(to(d, REPORTER)) == 1
+    assert status(d) == "new" and not ack_clock_stopped(d)
+    assert len(to(d, "lead@m.io")) == 1  # no warning, no notice: it is an auto-reply
+    assert (
+        d.scalar(
+            "SELECT count(*) FROM audit WHERE action IN ('staff-reply', 'unauthenticated-staff')"
+        )
+        == 0
+    )
+
+
+def test_a_reply_carrying_another_reports_token_acts_on_neither(reported):
+    d = reported
+    d.account.append([simple("Second finding", sender="Bob <bob@example.net>")])
+    d.run_once()
+    first, second = to(d, "lead@m.io")[0], to(d, "lead@m.io")[1]
+    assert "MIO-2026-0002" in second["Subject"]
+    d.account.append(
+        [
+            staff_mail(
+                "Fixed, thanks.\n/resolve\n",
+                to_addr=first["Reply-To"],  # report 1's token
+                in_reply_to=second["Message-ID"],  # answering report 2
+            )
+        ]
+    )
+    d.run_once()
+    assert to(d, "bob@example.net")[1:] == [] and len(to(d, REPORTER)) == 1
+    assert d.rows("SELECT status FROM reports ORDER BY id") == [("new",), ("new",)]
+    warning = text_of(to(d, "lead@m.io")[-1])
+    assert "carries the reply token of MIO-2026-0001 but answers this report" in warning
+
+
+def test_only_the_topmost_header_of_our_own_server_counts(reported):
+    d = reported
+    # Our server wrote "fail" on top; a forged "pass" under it came with the message.
+    mail = staff_mail(
+        "Hi Ada\n",
+        to_addr=REPORTER,
+        cc="soc@m.io",
+        in_reply_to="<r1@example.org>",
+        headers={"Authentication-Results": "mx.m.io; dkim=fail header.d=m.io"},
+    ).replace(
+        b"From: Lead",
+        b"Authentication-Results: mx.m.io; dkim=pass header.d=m.io\r\nFrom: Lead",
+        1,
+    )
+    d.account.append([mail])
+    d.run_once()
+    assert status(d) == "new" and not ack_clock_stopped(d)
+    assert d.scalar("SELECT count(*) FROM audit WHERE action = 'staff-reply'") == 0
+
+
+def test_signatures_and_staff_addresses_do_not_reach_the_reporter(reported):
+    d = reported
+    n = notice(d)
+    msg = EmailMessage()
+    msg["From"] = "Lead <lead@m.io>"
+    msg["To"] = n["Reply-To"]
+    msg["Subject"] = "Re: x"
+    msg.set_content("We fixed it.\n\nBob Smith\nSecurity Engineer\nlead@m.io | +1 555 0100\n")
+    msg.add_attachment(
+        b"0\x82", maintype="application", subtype="pkcs7-signature", filename="smime.p7s"
+    )
+    msg.add_attachment(b"patch", maintype="text", subtype="plain", filename="fix.diff")
+    d.account.append([msg.as_bytes()])
+    d.run_once()
+    [_, relay] = to(d, REPORTER)
+    assert "lead@m.io" not in relay.as_string() and "[address removed]" in text_of(relay)
+    assert [p.get_filename() for p in relay.iter_attachments()] == ["fix.diff"]
+
+
+def test_assign_takes_only_a_staff_address(reported):
+    d = reported
+    n = notice(d)
+    d.account.append(
+        [staff_mail("/assign eve@evil.example\n/assign oncall@m.io\n", to_addr=n["Reply-To"])]
+    )
+    d.run_once()
+    result = text_of(to(d, "lead@m.io")[-1])
+    assert "/assign eve@evil.example: refused: eve@evil.example is not a staff address" in result
+    assert "/assign oncall@m.io: assigned to oncall@m.io" in result

@@ -43,3 +43,11 @@ def test_the_secret_may_come_from_a_file(tmp_path):
     path = tmp_path / "staff-token"
     path.write_text("from-a-file\n", encoding="utf-8")
     assert settings({"token_secret_file": str(path)}).staff.token_keys == (b"from-a-file",)
+
+
+def test_staff_addresses_and_recipients_are_plain_addresses():
+    with pytest.raises(ConfigError, match="not a plain address"):
+        settings({"recipients": ["Security Lead <lead@m.io>"]})
+    with pytest.raises(ConfigError, match="not a plain address"):
+        settings(staff_addresses=["jörg@m.io"])
+    assert settings(staff_addresses=[" Lead@M.io "]).organization.staff_addresses == ("lead@m.io",)

@@ -199,6 +199,8 @@ def failed_too_often(attempts: int, max_attempts: int, error: str) -> str | None
     return None
 
 
+TOKEN_ELSEWHERE = "token-for-another-report"  # a staff reply whose token names another report
+
 # --- deciding ------------------------------------------------------------------------------
 
 
@@ -229,6 +231,10 @@ def decide(
     staff = item.staff if item.staff is not None and item.staff.authenticated else None
     if staff is not None:
         by_token = known.tagged.get(staff.report_ref) if staff.report_ref else None
+        if by_token and thread.report_id is not None and by_token.report_id != thread.report_id:
+            # It answers one report with another report's token (an address picked by the
+            # mail client, say): acting on either could be wrong, so it acts on neither.
+            return Decision(item, Outcome.FOLLOWUP, TOKEN_ELSEWHERE, report_id=thread.report_id)
         report_id = by_token.report_id if by_token is not None else thread.report_id
         if report_id is not None:
             return Decision(item, Outcome.STAFF_REPLY, staff.rule, report_id=report_id)

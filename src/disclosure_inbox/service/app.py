@@ -90,7 +90,7 @@ class App:
         )
 
     def staff_desk(self) -> StaffDesk:
-        return StaffDesk(self.settings, self.renderer, self.blobs)
+        return StaffDesk(self.settings, self.store, self.renderer, self.blobs)
 
     def close_parser(self) -> None:
         """Stop the parse workers (started again when next needed)."""

@@ -274,7 +274,7 @@ class Intake:
         # that the lock is held only to write; if anything was stored meanwhile (another
         # process, a command), decided again inside the write transaction.
         if self.desk is not None:
-            items = [self.desk.checked(item, now) for item in items]
+            items = self.desk.checked(items, now)
         with self.store.reading() as tx:
             mark = messages.high_water(tx)
             writes = self._decide(tx, items, now)

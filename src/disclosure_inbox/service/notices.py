@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from disclosure_inbox.adapters.render import Renderer
 from disclosure_inbox.config import Settings
 from disclosure_inbox.domain import loops, tokens
-from disclosure_inbox.domain.intake import Decision, Found, Writes
+from disclosure_inbox.domain.intake import TOKEN_ELSEWHERE, Decision, Found, Writes
 from disclosure_inbox.domain.mail_ids import make_message_id
 from disclosure_inbox.domain.model import Outcome
 from disclosure_inbox.domain.outgoing import Outgoing
@@ -124,8 +124,8 @@ class StaffNotifier:
         """Staff's own mail, and machine mail that is not a bounce of ours, tell no one."""
         parsed = d.incoming.parsed
         claim = d.incoming.staff
-        if claim is not None and not claim.authenticated:
-            return False  # staff are told that someone wrote as one of them
+        if claim is not None and (not claim.authenticated or d.rule == TOKEN_ELSEWHERE):
+            return False  # staff are told that someone wrote as one of them, or what went wrong
         if parsed.sender_address in {a.lower() for a in self.settings.organization.staff_addresses}:
             return True
         if any(mid in bounced for mid in d.incoming.quoted_ids):
@@ -204,7 +204,15 @@ def _warning(d: Decision) -> str:
     """What staff must know before trusting the message: it claims a staff From that
     nothing proved, so it was given no privilege."""
     claim = d.incoming.staff
-    if claim is None or claim.authenticated:
+    if claim is None:
+        return ""
+    if claim.authenticated and d.rule == TOKEN_ELSEWHERE:
+        return (
+            f"This reply from {d.incoming.parsed.sender_address} carries the reply token of "
+            f"{claim.report_ref} but answers this report: nothing in it was sent to the "
+            "reporter and no command in it was run. Reply to this report's own notice."
+        )
+    if claim.authenticated:
         return ""
     return (
         f"This message claims to be from staff ({d.incoming.parsed.sender_address}) but was "

@@ -26,68 +26,58 @@ transaction that stores it, so that a crash leaves either none of it or all of i
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
 
-from disclosure_inbox.adapters.authresults import read_authentication_results
 from disclosure_inbox.adapters.blobs import FileBlobStore
 from disclosure_inbox.adapters.db import audit, reports
 from disclosure_inbox.adapters.db.reports import StoredReport
+from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.adapters.render import Renderer
 from disclosure_inbox.config import Settings
-from disclosure_inbox.domain import commands, staff, tokens
+from disclosure_inbox.domain import commands
 from disclosure_inbox.domain.errors import DisclosureInboxError
 from disclosure_inbox.domain.intake import Decision, Incoming
-from disclosure_inbox.domain.model import Direction, ParsedMessage, Severity, Status
+from disclosure_inbox.domain.model import Direction, Severity, Status
 from disclosure_inbox.domain.outgoing import Outgoing
 from disclosure_inbox.domain.refs import tagged_subject
+from disclosure_inbox.domain.replies import deliverable
 from disclosure_inbox.domain.replytext import latest_reply
-from disclosure_inbox.domain.sanitize import header_safe
+from disclosure_inbox.domain.sanitize import defang, header_safe
 from disclosure_inbox.ports import Transaction
 from disclosure_inbox.service.notices import (
-    reply_template,
     reply_to,
     staff_recipients,
     thread_root,
 )
 from disclosure_inbox.service.outbox import enqueue
+from disclosure_inbox.service.staffcheck import check_batch, insiders
 from disclosure_inbox.service.workflow import step
 
 log = logging.getLogger(__name__)
+
+# A signature part (S/MIME, OpenPGP) carries its sender's name and address: never relayed.
+SIGNATURE_TYPES = frozenset(
+    {"application/pkcs7-signature", "application/x-pkcs7-signature", "application/pgp-signature"}
+)
 
 RELAY = "relay"
 COMMAND_RESULT = "command-result"
 
 
-def verdict(settings: Settings, parsed: ParsedMessage, now: datetime) -> staff.StaffVerdict | None:
-    """How a message that claims a staff From stands; None when it claims nothing."""
-    staff_addresses = frozenset(a.lower() for a in settings.organization.staff_addresses)
-    if parsed.sender_address not in staff_addresses:
-        return None
-    keys = settings.staff.token_keys
-    found = tokens.find_tokens(parsed.recipients, reply_template(settings)) if keys else []
-    checks = tuple(tokens.verify(keys, t, parsed.sender_address, now) for t in found)
-    evidence = staff.StaffEvidence(
-        from_address=parsed.sender_address,
-        staff_addresses=staff_addresses,
-        token_checks=checks,
-        auth_results=read_authentication_results(parsed.auth_results).results,
-        trusted_authserv_ids=frozenset(settings.staff.trusted_authserv_ids),
-    )
-    return staff.evaluate(evidence)
-
-
 class StaffDesk:
-    def __init__(self, settings: Settings, renderer: Renderer, blobs: FileBlobStore) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, renderer: Renderer, blobs: FileBlobStore
+    ) -> None:
         self.settings = settings
+        self.store = store
         self.renderer = renderer
         self.blobs = blobs
 
-    def checked(self, item: Incoming, now: datetime) -> Incoming:
-        """``item`` with its staff verdict, if its From claims a staff address."""
-        found = verdict(self.settings, item.parsed, now)
-        return item if found is None else replace(item, staff=found)
+    def checked(self, items: Sequence[Incoming], now: datetime) -> list[Incoming]:
+        """``items``, each that claims a staff From with its verdict (``staffcheck``)."""
+        return check_batch(self.settings, self.store, items, now)
 
     def apply(
         self, tx: Transaction, decisions: Sequence[Decision], real: dict[int, int], now: datetime
@@ -111,14 +101,21 @@ class StaffDesk:
             results.append("Recorded as your reply to the reporter (you wrote to them).")
         elif said.internal:
             results.append("Recorded as internal: not sent to the reporter.")
+        elif said.text.strip() and not deliverable(report.reporter_address):
+            results.append(
+                f"Not sent: the reporter's address {report.reporter_address!r} cannot be "
+                "written to."
+            )
         elif said.text.strip():
+            # A signature part (S/MIME, OpenPGP) carries the sender's name and address.
             attachments = [
                 (a.filename, a.content_type, self.blobs.get(a.sha256))
                 for a in d.incoming.attachments
+                if a.content_type.lower() not in SIGNATURE_TYPES
             ]
-            self.relay(tx, report, said.text, attachments, actor, now)
-            relayed = said.text
-            results.append(f"Sent to the reporter ({report.reporter_address}).")
+            relayed = self._scrubbed(said.text)
+            self.relay(tx, report, relayed, attachments, actor, now)
+            results.append(f"Sent to the reporter ({defang(report.reporter_address)}).")
         elif not said.commands:
             results.append("Nothing was sent: the reply held no text above the quote.")
         if relayed or direct:
@@ -148,6 +145,14 @@ class StaffDesk:
         log.info("%s: staff reply from %s (%s)", report.ref, actor, "; ".join(results))
         self.tell_staff(tx, report, actor, results, relayed, now)
 
+    def _scrubbed(self, text: str) -> str:
+        """The relayed text without any staff address (a signature the reply parser did not
+        recognise as one): the reporter never sees who on staff wrote."""
+        for address in sorted(insiders(self.settings), key=len, reverse=True):
+            if address != self.settings.organization.mailbox_address.lower():
+                text = re.sub(re.escape(address), "[address removed]", text, flags=re.I)
+        return text
+
     def _run(
         self,
         tx: Transaction,
@@ -161,6 +166,8 @@ class StaffDesk:
         if verb is commands.Verb.NOTE:
             audit.record(tx, now, "note", actor=actor, report_id=report.id, text=command.argument)
             return "note recorded"
+        if verb is commands.Verb.ASSIGN and command.argument.lower() not in insiders(self.settings):
+            return f"refused: {command.argument} is not a staff address"
         if verb is commands.Verb.ASSIGN:
             audit.record(tx, now, "assigned", actor=actor, report_id=report.id, to=command.argument)
             return f"assigned to {command.argument}"
@@ -229,7 +236,7 @@ class StaffDesk:
                 report_id=report.id,
                 report_ref=report.ref,
                 recipients=[report.reporter_address],
-                subject=tagged_subject(report.ref, report.subject),
+                subject=tagged_subject(report.ref, header_safe(report.subject, 150)),
                 text=rendered.text,
                 in_reply_to=theirs[-1] if theirs else None,
                 references=tuple(theirs[-20:]),

@@ -25,7 +25,9 @@ from disclosure_inbox.domain.intake import AckCounts, Decision, FollowedReport, 
 from disclosure_inbox.domain.model import Outcome
 from disclosure_inbox.domain.outgoing import Outgoing
 from disclosure_inbox.domain.refs import tagged_subject
+from disclosure_inbox.domain.replies import deliverable
 from disclosure_inbox.domain.replytext import latest_reply
+from disclosure_inbox.domain.sanitize import header_safe
 from disclosure_inbox.service.acks import entry, loop_context
 from disclosure_inbox.service.clocks import business_calendar
 from disclosure_inbox.service.outbox import build
@@ -58,6 +60,8 @@ class StatusReplies:
             report = found.followed.get(d.report_id)
             parsed = d.incoming.parsed
             if report is None or parsed.sender_address != report.reporter_address.lower():
+                continue
+            if not deliverable(report.reporter_address):
                 continue
             if asks_for_status(parsed.text):
                 self._answer(d, report, counts, writes, now)
@@ -121,7 +125,7 @@ class StatusReplies:
                 report_id=d.report_id,
                 report_ref=report.ref,
                 recipients=[report.reporter_address],
-                subject=tagged_subject(report.ref, report.subject),
+                subject=tagged_subject(report.ref, header_safe(report.subject, 150)),
                 text=rendered.text,
                 in_reply_to=parsed.message_id,
                 references=tuple(r for r in references if r),

@@ -262,3 +262,14 @@ class LeaderEpoch(Base):
     epoch: Mapped[int] = mapped_column(BigInteger)
     holder: Mapped[str] = mapped_column(String(200))
     taken_at: Mapped[datetime]
+
+
+class BurnedToken(Base):
+    """A reply token that was seen addressed to someone outside the organisation (a staff
+    member's reply that also went to the reporter, say): it authenticates nothing again.
+    Only the token's sha256 is kept."""
+
+    __tablename__ = "burned_tokens"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    burned_at: Mapped[datetime]
