@@ -45,10 +45,8 @@ from disclosure_inbox.config import Settings
 from disclosure_inbox.domain.errors import StoreUnavailable, TransientError
 from disclosure_inbox.domain.intake import (
     Decision,
-    Done,
     Found,
     Incoming,
-    IntakeResult,
     Writes,
     decide_batch,
     failed_too_often,
@@ -56,6 +54,7 @@ from disclosure_inbox.domain.intake import (
     years,
 )
 from disclosure_inbox.domain.model import Outcome, RawMessage
+from disclosure_inbox.domain.passes import Done, IntakeResult
 from disclosure_inbox.ports import Mailbox, Transaction
 from disclosure_inbox.service.acks import machine_check
 from disclosure_inbox.service.parsing import EMPTY, ParseFailure, Parser, Parsing
