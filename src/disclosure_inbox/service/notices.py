@@ -130,7 +130,7 @@ class StaffNotifier:
             return True
         if any(mid in bounced for mid in d.incoming.quoted_ids):
             return False
-        return loops.evaluate(loop_context(self.settings, parsed)).machine
+        return loops.machine_mail(loop_context(self.settings, parsed)).machine
 
     def _notify(
         self,

@@ -39,7 +39,8 @@ ASKS = frozenset({"status", "status?", "/status"})
 
 
 def asks_for_status(text: str) -> bool:
-    return latest_reply(text).strip().lower() in ASKS
+    # The reply parser is the costly part: run it only on text that could be the question.
+    return "status" in text.lower() and latest_reply(text).strip().lower() in ASKS
 
 
 class StatusReplies:
