@@ -1,0 +1,1 @@
+"""Triage: hints against the disclosure policy, indicators, likely duplicates."""
