@@ -13,18 +13,16 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
-from disclosure_inbox import __version__
-from disclosure_inbox.config import ConfigError, Settings, load_settings
+from disclosure_inbox.cli_args import build_parser
+from disclosure_inbox.config import ENV_VAR, ConfigError, Settings, load_settings
 from disclosure_inbox.domain.errors import (
     DisclosureInboxError,
     IllegalTransition,
     NotFound,
     UsageError,
 )
-from disclosure_inbox.domain.mail_ids import as_message_id
 from disclosure_inbox.domain.model import Severity, Status
 from disclosure_inbox.logs import say
 
@@ -36,188 +34,6 @@ log = logging.getLogger("disclosure_inbox")
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
-def usage_line(prog: str, message: str) -> str:
-    """The one line a usage error prints. A value a user typed may hold a newline."""
-    message = message.replace("\r", "\\r").replace("\n", "\\n")
-    return f"disclosure-inbox: error: {message} (see {prog} --help)\n"
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, with every error as one line on stderr instead of the usage and the error.
-    Subcommand parsers are of this class too (``add_subparsers`` uses the parent's type)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, usage_line(self.prog, message))
-
-
-# Date-times the SLA arithmetic can work with: it looks up to ten years past a given moment
-# for a business day, so the range stays well inside what ``datetime`` can hold.
-_EARLIEST, _LATEST = datetime(1900, 1, 1), datetime(9000, 1, 1)
-# Row ids are INTEGER columns, 32 bits on PostgreSQL.
-_MAX_ROW_ID = 2**31 - 1
-
-
-def _iso_datetime(value: str) -> datetime:
-    """ISO 8601. A value without an offset is in the organisation's time zone, which is known
-    only once the configuration is read (``_in_zone``)."""
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date-time: {value!r}") from None
-    # The wall time decides: the range has years to spare for any offset.
-    if not _EARLIEST <= parsed.replace(tzinfo=None) < _LATEST:
-        raise argparse.ArgumentTypeError(
-            f"out of range (years {_EARLIEST.year} to {_LATEST.year - 1}): {value!r}"
-        )
-    return parsed
-
-
-def _row_id(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
-    if not 1 <= number <= _MAX_ROW_ID:
-        raise argparse.ArgumentTypeError(f"out of range (1 to {_MAX_ROW_ID}): {value!r}")
-    return number
-
-
-def _message_id(value: str) -> str:
-    """A Message-ID with or without its angle brackets."""
-    if as_message_id(value) == "<>":
-        raise argparse.ArgumentTypeError("an empty Message-ID")
-    return as_message_id(value)
-
-
-# Options of ``reports set`` that belong to one target status: with any other the value
-# would be recorded without meaning anything (a triaged report "duplicating" another).
-STATUS_OPTIONS = (("duplicate_of", "--duplicate-of", Status.DUPLICATE),)
-
-
-def _check_status_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    for dest, option, status in STATUS_OPTIONS:
-        if getattr(args, dest) is not None and args.status != status:
-            parser.error(f"{option} goes only with --status {status}, not {args.status}")
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog="disclosure-inbox",
-        description="Runs a security-disclosure mailbox: intake, acknowledgements, SLA escalation.",
-    )
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    p.add_argument(
-        "--config", metavar="PATH", help="configuration file (default: $DISCLOSURE_INBOX_CONFIG)"
-    )
-    p.add_argument("--debug", action="store_true", help="debug logging; tracebacks on errors")
-    p.add_argument("--log-format", choices=("text", "json"), default="text")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    db = sub.add_parser("db", help="database schema").add_subparsers(
-        dest="db_command", required=True
-    )
-    db.add_parser("upgrade", help="apply migrations up to the newest")
-    db.add_parser("current", help="show the schema revision")
-
-    check = sub.add_parser("check-config", help="validate the configuration")
-    check.add_argument(
-        "--connect", action="store_true", help="also log in to IMAP and the database"
-    )
-
-    run = sub.add_parser("run", help="run the daemon, or one cycle with --once")
-    run.add_argument("--once", action="store_true", help="one full cycle, then exit")
-
-    def fmt(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--format", choices=("table", "json"), default="table")
-
-    reports = sub.add_parser("reports", help="list and show reports").add_subparsers(
-        dest="reports_command", required=True
-    )
-    rl = reports.add_parser("list", help="list reports")
-    rl.add_argument("--status", help="only reports with this status")
-    rl.add_argument("--overdue", action="store_true", help="only reports with a breached clock")
-    rl.add_argument(
-        "--due-before",
-        metavar="ISO-DATETIME",
-        type=_iso_datetime,
-        help="only reports with a running clock due before this time",
-    )
-    fmt(rl)
-    rs = reports.add_parser("show", help="show one report")
-    rs.add_argument("ref")
-    rs.add_argument(
-        "--raw",
-        metavar="MESSAGE_ID",
-        type=_message_id,
-        help="write that message's original bytes to stdout, and nothing else",
-    )
-    fmt(rs)
-    rset = reports.add_parser("set", help="move a report through the workflow")
-    rset.add_argument("ref")
-    rset.add_argument("--status", required=True, choices=[s.value for s in Status])
-    rset.add_argument("--severity", choices=[s.value for s in Severity])
-    rset.add_argument("--note", default="")
-    rset.add_argument("--actor", default=os.environ.get("USER") or "cli")
-    rset.add_argument("--duplicate-of", metavar="REF", help="with --status duplicate")
-    rset.set_defaults(after_parse=lambda args: _check_status_options(rset, args))
-    rr = reports.add_parser("reply", help="send a message to the reporter from the mailbox")
-    rr.add_argument("ref")
-    rr.add_argument("--body-file", required=True, metavar="FILE", help="the text; - for stdin")
-    rr.add_argument("--attach", action="append", default=[], metavar="PATH")
-    rr.add_argument("--actor", default=os.environ.get("USER") or "cli")
-    rfile = reports.add_parser(
-        "file", help="make an unfiled message a report (no acknowledgement is sent)"
-    )
-    rfile.add_argument("message_id", metavar="MESSAGE_ID", help="with or without <>")
-    rfile.add_argument("--actor", default=os.environ.get("USER") or "cli")
-
-    attachments = sub.add_parser("attachments", help="a report's attachments").add_subparsers(
-        dest="attachments_command", required=True
-    )
-    asave = attachments.add_parser(
-        "save", help="write a report's attachments into DIR, under safe names, replacing nothing"
-    )
-    asave.add_argument("ref")
-    asave.add_argument("dir", metavar="DIR", type=Path)
-    fmt(asave)
-
-    messages = sub.add_parser("messages", help="inbound messages").add_subparsers(
-        dest="messages_command", required=True
-    )
-    ml = messages.add_parser("list", help="list messages")
-    ml.add_argument(
-        "--unfiled",
-        action="store_true",
-        required=True,
-        help="machine mail that is in no report, newest first",
-    )
-    fmt(ml)
-
-    sla = sub.add_parser("sla", help="SLA deadlines").add_subparsers(
-        dest="sla_command", required=True
-    )
-    due = sla.add_parser("due", help="what is due or would escalate, without sending anything")
-    due.add_argument(
-        "--at",
-        metavar="ISO-DATETIME",
-        type=_iso_datetime,
-        help="the moment to ask about (default: now)",
-    )
-    fmt(due)
-
-    outbox = sub.add_parser("outbox", help="mail waiting to be sent").add_subparsers(
-        dest="outbox_command", required=True
-    )
-    ol = outbox.add_parser("list", help="list outgoing mail")
-    ol.add_argument("--state", choices=("pending", "sent", "failed"))
-    fmt(ol)
-    ort = outbox.add_parser("retry", help="send a failed message again")
-    ort.add_argument("id", type=_row_id)
-
-    fmt(sub.add_parser("stats", help="counts"))
-    return p
-
-
 def _setup_logging(debug: bool, fmt: str) -> None:
     from disclosure_inbox.logs import configure
 
@@ -225,7 +41,7 @@ def _setup_logging(debug: bool, fmt: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    parser = build_parser()
     try:
         args = parser.parse_args(argv)
         if after_parse := getattr(args, "after_parse", None):  # checks across options
@@ -234,8 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     _setup_logging(args.debug, args.log_format)
     try:
-        settings = load_settings(args.config)
-        code = _dispatch(args, settings)
+        if _eval_without_config(args):
+            code = _triage_eval(args, None)
+        else:
+            code = _dispatch(args, load_settings(args.config))
         sys.stdout.flush()  # a closed pipe shows here, not in the flush at exit
         return code
     except BrokenPipeError:
@@ -302,6 +120,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                     status=args.status,
                     overdue=args.overdue,
                     due_before=_in_zone(args.due_before, settings),
+                    hint=args.hint,
                 )
                 return _emit(listed, args.format)
             if args.reports_command == "reply":
@@ -310,6 +129,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 return report_reply(
                     settings, args.ref, args.body_file, args.attach, actor=args.actor
                 )
+            if args.reports_command == "draft":
+                from disclosure_inbox.commands_triage import report_draft
+
+                return _write_text(report_draft(settings, args.ref, args.out_of_scope))
             if args.reports_command == "file":
                 return commands.report_file(settings, args.message_id, actor=args.actor)
             if args.reports_command == "set":
@@ -339,7 +162,30 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return commands.outbox_retry(settings, args.id)
         case "stats":
             return _emit(commands.stats(settings), args.format)
+        case "triage":
+            from disclosure_inbox import commands_triage
+
+            if args.triage_command == "eval":
+                return _triage_eval(args, settings)
+            return _emit(commands_triage.run(settings, args.refs), "table")
     raise UsageError(f"unknown command {args.command}")
+
+
+def _eval_without_config(args: argparse.Namespace) -> bool:
+    """``triage eval`` reads no store: it runs without a configuration too."""
+    return (
+        args.command == "triage"
+        and args.triage_command == "eval"
+        and not args.config
+        and not os.environ.get(ENV_VAR)
+    )
+
+
+def _triage_eval(args: argparse.Namespace, settings: Settings | None) -> int:
+    from disclosure_inbox import commands_triage
+
+    scores = commands_triage.evaluate(settings, args.dir, args.labels)
+    return _emit(scores, args.format, commands_triage.eval_table)
 
 
 def _in_zone(value: datetime | None, settings: Settings) -> datetime | None:
@@ -384,6 +230,11 @@ def _emit_as_written(saved: Iterable[dict[str, Any]], fmt: str) -> int:
     for item in saved:
         sys.stdout.write(f"{item['path']}  {item['size']} bytes  sha256 {item['sha256']}\n")
         sys.stdout.flush()
+    return EXIT_OK
+
+
+def _write_text(text: str) -> int:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return EXIT_OK
 
 

@@ -17,6 +17,7 @@ from disclosure_inbox.adapters.db import clocks, reports
 from disclosure_inbox.adapters.db import engine as engine_mod
 from disclosure_inbox.adapters.db import outbox as outbox_rows
 from disclosure_inbox.adapters.db import stats as store_stats
+from disclosure_inbox.adapters.db import triage as triage_rows
 from disclosure_inbox.adapters.files import NewFiles
 from disclosure_inbox.config import Settings
 from disclosure_inbox.domain import filenames, sla
@@ -27,6 +28,7 @@ from disclosure_inbox.logs import say
 from disclosure_inbox.service.app import App, CycleResult, run_cycle
 from disclosure_inbox.service.filing import file_message, list_unfiled
 from disclosure_inbox.service.outbox import retry
+from disclosure_inbox.service.triage_view import present
 from disclosure_inbox.service.workflow import set_status
 
 log = logging.getLogger(__name__)
@@ -104,6 +106,7 @@ def reports_list(
     status: str | None,
     overdue: bool = False,
     due_before: datetime | None = None,
+    hint: str | None = None,
 ) -> list[dict[str, Any]]:
     if status is not None and status not in {s.value for s in Status}:
         raise UsageError(f"unknown status {status!r}; one of: {', '.join(s.value for s in Status)}")
@@ -114,7 +117,9 @@ def reports_list(
             status=status,
             overdue_at=app.clock.now() if overdue else None,
             due_before=due_before,
+            hint=hint,
         )
+        hints = reports.hints_of(tx, [r.id for r in found])
     return [
         {
             "ref": r.ref,
@@ -123,6 +128,7 @@ def reports_list(
             "reporter": r.reporter_address,
             "received_at": _iso(r.received_at, settings),
             "subject": r.subject,
+            "hints": ",".join(hints.get(r.id, [])),
         }
         for r in found
     ]
@@ -135,6 +141,7 @@ def report_show(settings: Settings, ref: str) -> dict[str, Any]:
         report = reports.existing(tx, ref)
         messages = reports.messages_of(tx, report.id)
         report_clocks = clocks.of_report(tx, report.id)
+        triaged = triage_rows.of_report(tx, report.id)
     return {
         "ref": report.ref,
         "status": report.status,
@@ -176,6 +183,8 @@ def report_show(settings: Settings, ref: str) -> dict[str, Any]:
             for m in messages
             for a in m.attachments
         ],
+        # None: stored before triage existed, and not assessed since (``triage run``).
+        "triage": present(triaged, settings) if triaged is not None else None,
     }
 
 

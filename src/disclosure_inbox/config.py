@@ -32,6 +32,7 @@ from disclosure_inbox.config_policy import (
     _Section,
     plain_addresses,
 )
+from disclosure_inbox.config_scope import Scope
 
 __all__ = [
     "Calendar",
@@ -274,6 +275,7 @@ class Settings(_Section):
     daemon: Daemon = Daemon()
     health: Health = Health()
     staff: Staff = Staff()
+    scope: Scope = Scope()
     source: str = ""
 
     @model_validator(mode="after")
@@ -307,6 +309,10 @@ class Settings(_Section):
         if self.database.url:
             return self.database.url
         return f"sqlite:///{(self.storage.path / 'disclosure-inbox.sqlite3').resolve()}"
+
+    @property
+    def scope_domains(self) -> tuple[str, ...]:
+        return self.scope.owned(self.organization.mailbox_address)
 
     @property
     def smtp_from(self) -> str:

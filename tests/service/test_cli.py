@@ -629,7 +629,15 @@ def test_table_output_is_readable_text(populated):
     listed = d.cli("reports", "list")
     assert listed.returncode == 0
     header, *rows = listed.stdout.splitlines()
-    assert header.split() == ["REF", "STATUS", "SEVERITY", "REPORTER", "RECEIVED_AT", "SUBJECT"]
+    assert header.split() == [
+        "REF",
+        "STATUS",
+        "SEVERITY",
+        "REPORTER",
+        "RECEIVED_AT",
+        "SUBJECT",
+        "HINTS",
+    ]
     assert [r.split()[0] for r in rows] == ["MIO-2026-0001", "MIO-2026-0002"]
 
     shown = d.cli("reports", "show", "MIO-2026-0001", "--format", "table").stdout

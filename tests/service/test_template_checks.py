@@ -226,7 +226,7 @@ def test_sample_contexts_have_exactly_the_keys_of_the_real_ones(make_deployment)
         [
             simple(
                 "Re: three",
-                "We can reproduce it.\n/needs-info\n",
+                "We can reproduce it.\n/needs-info\n/draft out-of-scope best_practice\n",
                 sender="Lead <lead@m.io>",
                 to=notice["Reply-To"],
                 headers={"In-Reply-To": notice["Message-ID"]},

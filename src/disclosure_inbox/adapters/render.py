@@ -223,6 +223,12 @@ _NOTICE: Mapping[str, Any] = {
     "replies": True,
     "warning": "This message claims to be from staff (lead@example.com) but was not "
     "authenticated (no-authentication): nothing in it was sent to the reporter.",
+    "triage": [
+        "Possibly out of scope: best_practice (confidence 0.90) — 'The site is missing the "
+        "X-Frame-Options header.' (policy: Reports based solely on best practices, missing "
+        "security headers, or other non-exploitable configurations)",
+        "Possible duplicate of SEC-2026-0001 (0.82): near-duplicate text (0.82)",
+    ],
 }
 _QUIET_NOTICE = {
     **_NOTICE,
@@ -233,6 +239,7 @@ _QUIET_NOTICE = {
     "attachments": [],
     "replies": False,
     "warning": "",
+    "triage": [],
 }
 
 SAMPLES: Mapping[tuple[str, str], tuple[Mapping[str, Any], ...]] = {
@@ -279,6 +286,29 @@ SAMPLES: Mapping[tuple[str, str], tuple[Mapping[str, Any], ...]] = {
                     "due": "due in 2 business days (Wed 2026-07-08 23:59 UTC)",
                 }
             ],
+        },
+    ),
+    ("reporter", "out-of-scope"): (
+        {
+            **_STAFF,
+            "policy_url": "https://example.com/security",
+            "ref": "SEC-2026-0001",
+            "reporter_name": "Ada Researcher",
+            "subject": "Missing X-Frame-Options header",
+            "category": "best_practice",
+            "policy": "Reports based solely on best practices, missing security headers, or "
+            "other non-exploitable configurations",
+            "evidence": "The site is missing the X-Frame-Options header.",
+        },
+        {
+            **_STAFF,
+            "policy_url": "",
+            "ref": "SEC-2026-0001",
+            "reporter_name": "",
+            "subject": "(no subject)",
+            "category": "dos",
+            "policy": "Distributed Denial of Service (DoS/DDoS) attacks",
+            "evidence": "",
         },
     ),
     ("reporter", "relay"): (

@@ -33,6 +33,7 @@ from disclosure_inbox.domain.errors import IllegalTransition
 from disclosure_inbox.domain.model import Severity, Status
 from disclosure_inbox.domain.replies import deliverable
 from disclosure_inbox.domain.sanitize import header_safe
+from disclosure_inbox.domain.triage.model import CATEGORIES
 from disclosure_inbox.domain.workflow import check_transition
 
 MAX_COMMANDS = 20  # command lines read from one message; later ones are refused
@@ -61,6 +62,7 @@ class Verb(enum.StrEnum):
     ASSIGN = "assign"
     NOTE = "note"
     INTERNAL = "internal"
+    DRAFT = "draft"
 
 
 class Arg(enum.Enum):
@@ -70,6 +72,7 @@ class Arg(enum.Enum):
     REASON = "[REASON]"  # optional text
     ADDRESS = "ADDRESS"
     TEXT = "TEXT"  # required text
+    DRAFT = "out-of-scope CATEGORY"  # the kind of draft, and its triage category
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +99,8 @@ SPECS: Mapping[Verb, Spec] = MappingProxyType(
         Verb.ASSIGN: Spec(Arg.ADDRESS),  # who owns the report; the caller checks it is staff
         Verb.NOTE: Spec(Arg.TEXT),  # an internal note, never sent to the reporter
         Verb.INTERNAL: Spec(Arg.NONE),  # record this message, do not send it to the reporter
+        # A policy-citing reply drafted for the sender to edit: mailed to them, never sent on.
+        Verb.DRAFT: Spec(Arg.DRAFT),
     }
 )
 USAGE = ", ".join(spec.usage(verb) for verb, spec in SPECS.items())
@@ -167,6 +172,11 @@ def _parse_line(line: str, number: int, word: str) -> Command | Invalid:
         return invalid(f"/{verb} needs {spec.arg.value}: {spec.usage(verb)}")
     if spec.arg is Arg.TEXT:
         return Command(verb, number, spec.target, argument=rest)
+    if spec.arg is Arg.DRAFT:
+        words = rest.lower().split()
+        if len(words) != 2 or words[0] != "out-of-scope" or words[1] not in CATEGORIES:
+            return invalid(f"{spec.usage(verb)}; CATEGORY one of {', '.join(CATEGORIES)}")
+        return Command(verb, number, spec.target, argument=words[1])
     if len(rest.split()) > 1:
         return invalid(f"/{verb} takes one {spec.arg.value}: {spec.usage(verb)}")
     if spec.arg is Arg.SEVERITY:
@@ -236,7 +246,7 @@ def _step(command: Command, status: Status, severity: Severity | None) -> Accept
         if command.severity == severity:
             return Refused(command, f"severity is already {severity}")
         return Accepted(command, status, status, command.severity)
-    if command.target is None:  # /assign, /note, /internal: nothing to check
+    if command.target is None:  # /assign, /note, /internal, /draft: nothing to check
         return Accepted(command, status, status, severity)
     if command.verb is Verb.REOPEN and status not in _FINISHED:
         finished = ", ".join(sorted(_FINISHED))

@@ -49,6 +49,7 @@ from disclosure_inbox.domain.refs import format_ref
 from disclosure_inbox.domain.sla import ClockState
 from disclosure_inbox.domain.staff import StaffVerdict
 from disclosure_inbox.domain.threading import TaggedReport, decide_thread, resolve_reports
+from disclosure_inbox.domain.triage.model import Assessment, Triaged
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,8 @@ class Incoming:
     max_bytes: int = 0  # the size limit it was parsed under ([storage] max_message_bytes)
     # Set by the service for mail whose From is a staff address: authenticated or not.
     staff: StaffVerdict | None = None
+    # What triage made of its texts in the parse step (None: not assessed).
+    triage: Assessment | None = None
 
     @property
     def location(self) -> tuple[str, int, int]:
@@ -351,6 +354,7 @@ class Writes:
     bounced: list[str] = field(default_factory=list)  # our Message-IDs that came back
     audit: list[dict[str, Any]] = field(default_factory=list)  # rows of the audit trail
     checkpoints: dict[tuple[str, int], int] = field(default_factory=dict)  # highest UID
+    triage: list[Triaged] = field(default_factory=list)  # the new reports' triage
 
     def stored(self) -> list[Decision]:
         return [d for d in self.decisions if d.outcome is not Outcome.DUPLICATE]

@@ -28,6 +28,7 @@ from disclosure_inbox.service.outbox import DrainResult, Outbox
 from disclosure_inbox.service.parsing import Parser, ParseSettings
 from disclosure_inbox.service.staffmail import StaffDesk
 from disclosure_inbox.service.status import StatusReplies
+from disclosure_inbox.service.triage import scope_rules
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class App:
                     max_message_bytes=s.storage.max_message_bytes,
                     reference_prefix=s.organization.reference_prefix,
                     message_id_domain=s.organization.message_id_domain,
+                    scope=scope_rules(s),
                 ),
                 workers=s.intake.worker_count,
                 timeout=s.intake.parse_timeout_seconds,

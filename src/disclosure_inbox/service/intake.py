@@ -40,6 +40,7 @@ from typing import Any, Protocol
 
 from disclosure_inbox.adapters.db import mailbox as mailbox_rows
 from disclosure_inbox.adapters.db import messages
+from disclosure_inbox.adapters.db import triage as triage_rows
 from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.config import Settings
 from disclosure_inbox.domain.errors import StoreUnavailable, TransientError
@@ -56,6 +57,7 @@ from disclosure_inbox.domain.intake import (
 from disclosure_inbox.domain.model import Outcome, RawMessage
 from disclosure_inbox.domain.passes import Done, IntakeResult
 from disclosure_inbox.ports import Mailbox, Transaction
+from disclosure_inbox.service import triage
 from disclosure_inbox.service.acks import machine_check
 from disclosure_inbox.service.parsing import EMPTY, ParseFailure, Parser, Parsing
 from disclosure_inbox.service.records import describe, log_decision
@@ -281,6 +283,7 @@ class Intake:
             if messages.high_water(tx) != mark:
                 writes = self._decide(tx, items, now)
             real = messages.apply(tx, writes, now)
+            triage_rows.apply(tx, writes.triage, real, now)
             staff = [d for d in writes.decisions if d.outcome is Outcome.STAFF_REPLY]
             if staff and self.desk is not None:
                 self.desk.apply(tx, staff, real, now)
@@ -306,6 +309,7 @@ class Intake:
             ),
         )
         describe(writes, now)
+        triage.plan(tx, writes, now)
         self.planner.plan(writes, found, now)
         return writes
 

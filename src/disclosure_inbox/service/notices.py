@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from disclosure_inbox.adapters.render import Renderer
 from disclosure_inbox.config import Settings
@@ -42,6 +43,7 @@ from disclosure_inbox.domain.sanitize import defang, header_safe, quote_for_text
 from disclosure_inbox.domain.sla import ClockState
 from disclosure_inbox.service.acks import entry, format_local, loop_context
 from disclosure_inbox.service.outbox import build
+from disclosure_inbox.service.triage_view import notice_lines, present
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +106,17 @@ class StaffNotifier:
         if not recipients or not self.settings.staff.notify:
             return
         clocks = {rid: clock for rid, clock in writes.clocks}
+        triaged = {t.report_id: t.record for t in writes.triage}
         bounced = set(writes.bounced)
         for d in writes.stored():
             if d.outcome is Outcome.REPORT and d.new_report is not None:
                 if self._quiet(d, bounced):
                     continue
                 clock = clocks.get(d.report_id) if d.report_id is not None else None
-                self._notify(d, d.new_report.ref, recipients, writes, now, "new-report", clock)
+                record = triaged.get(d.report_id) if d.report_id is not None else None
+                self._notify(
+                    d, d.new_report.ref, recipients, writes, now, "new-report", clock, record
+                )
             elif d.outcome is Outcome.FOLLOWUP and d.report_id is not None:
                 known = found.followed.get(d.report_id)
                 ref = known.ref if known is not None else None
@@ -141,6 +147,7 @@ class StaffNotifier:
         now: datetime,
         event: str,
         clock: ClockState | None,
+        triaged: dict[str, Any] | None = None,
     ) -> None:
         parsed = d.incoming.parsed
         text, omitted = shown_text(parsed.text)
@@ -172,6 +179,7 @@ class StaffNotifier:
             "bounced": any(mid in writes.bounced for mid in d.incoming.quoted_ids),
             "warning": _warning(d),
             "replies": bool(self.settings.staff.token_keys),
+            "triage": notice_lines(present(triaged, self.settings)) if triaged else [],
         }
         rendered, problem = self.renderer.render_or_bundled("staff", event, context)
         body = rendered.text

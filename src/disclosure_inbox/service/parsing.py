@@ -39,6 +39,9 @@ from disclosure_inbox.domain.intake import Incoming, StoredAttachment
 from disclosure_inbox.domain.mail_ids import our_message_ids
 from disclosure_inbox.domain.model import ParsedMessage, RawMessage
 from disclosure_inbox.domain.refs import refs_in_subject
+from disclosure_inbox.domain.triage.assess import ScopeRules, assess
+from disclosure_inbox.domain.triage.model import Assessment
+from disclosure_inbox.domain.triage.sources import text_sources
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,7 @@ class ParseSettings:
     max_message_bytes: int
     reference_prefix: str
     message_id_domain: str
+    scope: ScopeRules | None = None  # None: no triage (the texts are not assessed)
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,26 @@ def prepare(raw: RawMessage) -> Incoming:
         quoted_ids=_quoted_own_ids(parsed, raw.raw, s.message_id_domain),
         attachments=stored,
         max_bytes=s.max_message_bytes,
+        triage=_assess(parsed, s.scope) if outcome not in ("oversized", "unparseable") else None,
     )
+
+
+def _assess(parsed: ParsedMessage, scope: ScopeRules | None) -> Assessment | None:
+    """Triage of the message's texts; never fails the message (triage only advises)."""
+    if scope is None:
+        return None
+    try:
+        # The text is the HTML part's text already where a message has no plain part.
+        sources = text_sources(
+            parsed.subject,
+            parsed.text,
+            "",
+            [(a.filename, a.content_type, a.content) for a in parsed.attachments],
+        )
+        return assess(sources, scope)
+    except Exception:
+        log.exception("triage of message %s failed; it is stored without", parsed.message_id)
+        return None
 
 
 def _quoted_own_ids(parsed: ParsedMessage, raw: bytes, domain: str) -> tuple[str, ...]:

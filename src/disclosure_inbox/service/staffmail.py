@@ -32,6 +32,7 @@ from datetime import datetime
 
 from disclosure_inbox.adapters.blobs import FileBlobStore
 from disclosure_inbox.adapters.db import audit, reports
+from disclosure_inbox.adapters.db import triage as triage_rows
 from disclosure_inbox.adapters.db.reports import StoredReport
 from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.adapters.render import Renderer
@@ -46,6 +47,7 @@ from disclosure_inbox.domain.replies import deliverable
 from disclosure_inbox.domain.replytext import latest_reply
 from disclosure_inbox.domain.sanitize import defang, header_safe
 from disclosure_inbox.ports import Transaction
+from disclosure_inbox.service import drafts
 from disclosure_inbox.service.notices import (
     reply_to,
     staff_recipients,
@@ -64,6 +66,12 @@ SIGNATURE_TYPES = frozenset(
 
 RELAY = "relay"
 COMMAND_RESULT = "command-result"
+DRAFT = "draft"
+DRAFT_HEAD = (
+    "A draft for you to edit; nothing was sent to the reporter. To send it, reply to this\n"
+    "mail with the edited text above the quote ({ref} stays in the subject).\n"
+    "----------------------------------------------------------------------\n"
+)
 
 
 class StaffDesk:
@@ -173,6 +181,9 @@ class StaffDesk:
             return f"assigned to {command.argument}"
         if verb is commands.Verb.INTERNAL:
             return "not sent to the reporter"
+        if verb is commands.Verb.DRAFT:
+            self.mail_draft(tx, report, command.argument, actor, now)
+            return f"draft mailed to {actor} only (nothing sent to the reporter)"
         if verb is commands.Verb.SEVERITY:
             step(
                 tx,
@@ -312,6 +323,39 @@ class StaffDesk:
                 ),
                 now,
             )
+
+    def mail_draft(
+        self, tx: Transaction, report: StoredReport, category: str, actor: str, now: datetime
+    ) -> None:
+        """An out-of-scope reply drafted for ``actor`` to edit, mailed to them alone."""
+        text = drafts.out_of_scope(
+            self.settings,
+            self.renderer,
+            ref=report.ref,
+            subject=report.subject,
+            reporter_name=report.reporter_name,
+            category=category,
+            triaged=triage_rows.of_report(tx, report.id),
+        )
+        root = thread_root(self.settings, report.ref, actor.lower())
+        enqueue(
+            tx,
+            self.settings,
+            Outgoing(
+                kind=DRAFT,
+                report_id=report.id,
+                report_ref=report.ref,
+                recipients=[actor],
+                subject=header_safe(f"[{report.ref}] Draft reply: out of scope ({category})", 150),
+                text=DRAFT_HEAD.format(ref=report.ref) + text,
+                in_reply_to=root,
+                references=(root,),
+                auto_submitted="auto-generated",
+                reply_to=reply_to(self.settings, report.ref, actor.lower(), now),
+            ),
+            now,
+        )
+        audit.record(tx, now, "drafted", actor=actor, report_id=report.id, category=category)
 
 
 def _sev(report: StoredReport) -> Severity | None:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -273,3 +274,40 @@ class BurnedToken(Base):
 
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     burned_at: Mapped[datetime]
+
+
+class TriageRow(Base):
+    """What triage made of a report at intake (``domain/triage``): its hints, indicators,
+    hosts in and out of scope and likely duplicates, as one JSON document, and the MinHash
+    signature of its text (hex) for comparing later reports with it."""
+
+    __tablename__ = "report_triage"
+
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), primary_key=True)
+    assessed_at: Mapped[datetime]
+    triage: Mapped[dict[str, Any]]
+    signature: Mapped[str] = mapped_column(Text, default="")
+
+
+class TriageKey(Base):
+    """The likely-duplicate index: a report under each of its keys (MinHash bands, CVE ids,
+    in-scope URLs), with its receipt time, so that a new report looks up only its own keys
+    among the reports of the last year."""
+
+    __tablename__ = "triage_keys"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), primary_key=True)
+    received_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_triage_keys_key_received", "key", "received_at"),)
+
+
+class HintRow(Base):
+    """One hint of a report, for ``reports list --hint CATEGORY``."""
+
+    __tablename__ = "report_hints"
+
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), primary_key=True)
+    category: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)
+    confidence: Mapped[float] = mapped_column(Float)

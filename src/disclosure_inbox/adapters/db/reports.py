@@ -6,13 +6,14 @@ changes a report except through the functions here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Select, exists, select, update
 from sqlalchemy.orm import Session
 
-from disclosure_inbox.adapters.db.models import AttachmentRow, ClockRow, Message, Report
+from disclosure_inbox.adapters.db.models import AttachmentRow, ClockRow, HintRow, Message, Report
 from disclosure_inbox.domain.errors import NotFound
 
 
@@ -96,6 +97,7 @@ def listing(
     status: str | None = None,
     overdue_at: datetime | None = None,
     due_before: datetime | None = None,
+    hint: str | None = None,
 ) -> list[StoredReport]:
     """Reports in the order they arrived. ``overdue_at``: only those with a clock not stopped
     and past its deadline then (a paused one counts); ``due_before``: only those with a
@@ -103,6 +105,10 @@ def listing(
     query: Select[tuple[Report]] = select(Report).order_by(Report.received_at, Report.id)
     if status:
         query = query.where(Report.status == status)
+    if hint:
+        query = query.where(
+            exists().where(HintRow.report_id == Report.id, HintRow.category == hint)
+        )
     not_stopped = (ClockRow.report_id == Report.id) & ClockRow.stopped_at.is_(None)
     if overdue_at is not None:
         query = query.where(exists().where(not_stopped, ClockRow.due_at < overdue_at))
@@ -184,3 +190,17 @@ def update_status(
     if duplicate_of_id is not None:
         values["duplicate_of_id"] = duplicate_of_id
     tx.execute(update(Report).where(Report.id == report_id).values(**values))
+
+
+def hints_of(tx: Session, report_ids: Sequence[int]) -> dict[int, list[str]]:
+    """The hint categories of each report, highest confidence first."""
+    out: dict[int, list[str]] = {}
+    for i in range(0, len(report_ids), 500):
+        rows = tx.execute(
+            select(HintRow.report_id, HintRow.category)
+            .where(HintRow.report_id.in_(report_ids[i : i + 500]))
+            .order_by(HintRow.report_id, HintRow.confidence.desc(), HintRow.category)
+        ).all()
+        for rid, category in rows:
+            out.setdefault(rid, []).append(category)
+    return out

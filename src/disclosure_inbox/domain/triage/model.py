@@ -8,6 +8,7 @@ fall under and at the sentence of the report that matches it, lists what the rep
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 # The out-of-scope categories, in the order the policy lists them. Their names are part of
 # the CLI and JSON contract (``reports list --hint``, ``reports draft --out-of-scope``).
@@ -79,3 +80,45 @@ class Assessment:
     in_scope_hosts: tuple[str, ...] = ()
     out_of_scope_hosts: tuple[str, ...] = ()
     signature: tuple[int, ...] = ()  # the text's MinHash signature (empty: too little text)
+
+
+def record(assessment: Assessment, duplicates: tuple[Duplicate, ...]) -> dict[str, object]:
+    """The stored form of a report's triage: the JSON contract of ``reports show`` without
+    the policy sentences, which come from the configuration when it is shown."""
+    ind = assessment.indicators
+    return {
+        "hints": [
+            {
+                "category": h.category,
+                "confidence": h.confidence,
+                "evidence": h.evidence,
+                "where": h.where,
+            }
+            for h in assessment.hints
+        ],
+        "indicators": {
+            "urls": list(ind.urls),
+            "hosts": list(ind.hosts),
+            "ips": list(ind.ips),
+            "emails": list(ind.emails),
+            "cves": list(ind.cves),
+            "cwes": list(ind.cwes),
+            "cvss": [{"vector": c.vector, "score": c.score} for c in ind.cvss],
+            "requests": list(ind.requests),
+        },
+        "in_scope_hosts": list(assessment.in_scope_hosts),
+        "out_of_scope_hosts": list(assessment.out_of_scope_hosts),
+        "duplicates": [{"ref": d.ref, "score": d.score, "reason": d.reason} for d in duplicates],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Triaged:
+    """One report's triage as intake writes it (``report_id`` may be provisional)."""
+
+    report_id: int
+    received_at: datetime
+    record: dict[str, object]
+    signature: str  # minhash.encode of the signature
+    keys: tuple[str, ...]  # its keys in the likely-duplicate index
+    hints: tuple[tuple[str, float], ...]  # (category, confidence)

@@ -1,0 +1,239 @@
+"""Hints: which out-of-scope clause of the policy a report may fall under, and why.
+
+Rules with quoted evidence, not a trained model: every hint must point at the sentence that
+made it, so that the person reading it can check it at a glance, and a rule can be read,
+argued about and changed by a security team in a pull request. A shipped model would bring a
+large dependency, explain nothing and still need the quote. The cues are in ``cues.py``.
+
+How a report is scored, in order:
+
+1. every cue of ``cues.CUES`` is looked for in every source (subject, text, text
+   attachments); a cue counts once, at its first match, and its sentence is the evidence;
+2. a category's confidence combines its cues as independent signals ("noisy or"):
+   1 - (1 - w1)(1 - w2)...; hosts outside ``[scope] domains`` (and no host inside) add a
+   ``third_party`` cue; a vague claim in a short mail with nothing to reproduce adds a
+   ``no_report`` one;
+3. a concrete reproduction (``cues.REPRODUCTION``: steps, a request, a payload, "I was able
+   to...") of strength r scales every confidence by 1 - r/2 (``no_report`` by 1 - r), and a
+   report that names a host in scope with a reproduction of strength 0.7 or more gets no hint
+   at all: that is what an in-scope report looks like;
+4. categories at or over the threshold are hints, highest first, three at most.
+
+Worked example: "The site m.io is missing the X-Frame-Options header, which allows
+clickjacking." matches the missing-header cue (0.85), the header-name cue (0.6) and the
+clickjacking cue (0.75) of ``best_practice``: 1 - 0.15 * 0.4 * 0.25 = 0.985. Nothing
+reproduces anything (r = 0), so the hint is ``best_practice`` at 0.98 (rounded down), quoting
+that sentence. Had the mail gone on "Steps to reproduce: 1. ... I was able to change the
+victim's e-mail address", r would pass 0.7 with m.io in scope, and there would be no hint.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from disclosure_inbox.domain.triage.cues import CUES, REPRODUCTION
+from disclosure_inbox.domain.triage.model import Hint, Source
+
+THRESHOLD = 0.5  # the default of [scope] hint_threshold
+MOST_HINTS = 3
+QUOTE_LIMIT = 240  # characters of evidence at most: a window of the sentence around the cue
+IN_SCOPE_REPRODUCTION = 0.7
+
+# Hosts a report cites rather than targets: references, advisories, the researcher's own
+# collaborator and paste services. They never make a report a third-party one.
+REFERENCE_HOSTS: tuple[str, ...] = (
+    "nvd.nist.gov",
+    "cve.mitre.org",
+    "cwe.mitre.org",
+    "cve.org",
+    "owasp.org",
+    "portswigger.net",
+    "developer.mozilla.org",
+    "mozilla.org",
+    "wikipedia.org",
+    "github.com",
+    "githubusercontent.com",
+    "gitlab.com",
+    "hackerone.com",
+    "bugcrowd.com",
+    "intigriti.com",
+    "securityheaders.com",
+    "ssllabs.com",
+    "mxtoolbox.com",
+    "first.org",
+    "cisa.gov",
+    "exploit-db.com",
+    "google.com",
+    "youtube.com",
+    "youtu.be",
+    "imgur.com",
+    "drive.google.com",
+    "pastebin.com",
+    "gist.github.com",
+    "burpcollaborator.net",
+    "oastify.com",
+    "interact.sh",
+    "webhook.site",
+    "ngrok.io",
+    "ngrok.app",
+    "requestbin.net",
+    "linkedin.com",
+    "twitter.com",
+    "x.com",
+    "medium.com",
+    "localhost",
+    "w3.org",
+    "ietf.org",
+    "rfc-editor.org",
+    "cvedetails.com",
+    "snyk.io",
+    "attacker.com",
+    "evil.com",
+)
+
+_SENTENCE_END = re.compile(r"[.!?](?=\s)|[。！？]|\n")
+_WORDS = re.compile(r"\w+")
+# A negation just before a cue: "this is not hypothetical", "not just a missing header".
+_NEGATED = re.compile(
+    r"\b(not|no|never|isn't|wasn't|nicht|kein\w*|nunca)\s+(just |only |merely |purely |a |an |"
+    r"about |nur |solo |s[oó]lo |un |una )?$",
+    re.IGNORECASE,
+)
+_CLAIM = re.compile(
+    r"\b(found|discovered|identified|detected|spotted)\b[^\n.]{0,60}\b(vulnerabilit\w*|bug"
+    r"|issue|flaw|loophole|weakness|security (hole|problem))|Schwachstelle|Sicherheitslücke"
+    r"|vulnerabilidad|fallo de seguridad|脆弱性|faille",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    weight: float
+    evidence: str
+    where: str
+
+
+def hints(
+    sources: Sequence[Source],
+    in_scope_hosts: Sequence[str],
+    out_of_scope_hosts: Sequence[str],
+    *,
+    threshold: float = THRESHOLD,
+    categories: Sequence[str] | None = None,
+    url_hosts: Sequence[str] = (),
+) -> tuple[Hint, ...]:
+    """The hints of one message, highest confidence first (see the module docstring)."""
+    found: dict[str, list[_Found]] = {}
+    for cue in CUES:
+        hit = _first(cue.pattern, sources)
+        if hit is not None:
+            found.setdefault(cue.category, []).append(_Found(cue.weight, *hit))
+    targets = [h for h in out_of_scope_hosts if not _reference(h)]
+    linked = [h for h in url_hosts if not _reference(h)]
+    inside = {h.lower() for h in in_scope_hosts}
+    only_outside = bool(linked) and not any(h.lower() in inside for h in linked)
+    if targets and (not in_scope_hosts or only_outside):
+        hit = _first(re.compile(re.escape(targets[0]), re.IGNORECASE), sources)
+        if hit is not None:
+            found.setdefault("third_party", []).append(_Found(0.6, *hit))
+    repro, concrete = reproduction(sources)
+    if in_scope_hosts and repro >= IN_SCOPE_REPRODUCTION:
+        return ()
+    claim = _vague_claim(sources, repro, in_scope_hosts)
+    if claim is not None:
+        found.setdefault("no_report", []).append(claim)
+    allowed = set(categories) if categories is not None else None
+    scanner = (
+        "scanner_unvalidated" in found
+        and _combine(c.weight for c in found["scanner_unvalidated"]) >= 0.7
+    )
+    out: list[Hint] = []
+    for category, cues in found.items():
+        if allowed is not None and category not in allowed:
+            continue
+        confidence = _combine(c.weight for c in cues)
+        if category == "no_report":
+            confidence *= 1 - 0.8 * concrete
+        elif category in ("scanner_unvalidated", "third_party"):
+            # Scanner output holds requests and payloads itself; a third party's bug comes
+            # with its own proof of concept.
+            confidence *= 1 - concrete / 4
+        else:
+            confidence *= 1 - repro / 2
+        if scanner and category not in ("scanner_unvalidated", "no_report"):
+            confidence *= 0.75  # what a scanner reports (headers, versions) is its output
+        if confidence >= threshold:
+            best = max(cues, key=lambda c: c.weight)
+            out.append(Hint(category, _floor(confidence), best.evidence, best.where))
+    out.sort(key=lambda h: -h.confidence)
+    return tuple(out[:MOST_HINTS])
+
+
+def reproduction(sources: Sequence[Source]) -> tuple[float, float]:
+    """How strongly the body shows a reproduction, 0..1 (the subject never does): all the
+    cues, and only the concrete ones (steps, requests, payloads, what the researcher saw)."""
+    body = [s for s in sources if s.where != "subject"]
+    found = [(w, c) for w, c, p in REPRODUCTION if any(p.search(s.text) for s in body)]
+    return _combine(w for w, _ in found), _combine(w for w, c in found if c)
+
+
+def _vague_claim(sources: Sequence[Source], repro: float, in_scope: Sequence[str]) -> _Found | None:
+    """A short mail that claims a finding and shows nothing (no host, no step): the usual
+    opening of a request for money before any detail."""
+    body = [s for s in sources if s.where != "subject"]
+    words = sum(len(_WORDS.findall(s.text)) for s in body)
+    cjk = sum(len(s.text) for s in body) if words < 10 else 0  # Japanese has few \w+ breaks
+    if repro >= 0.3 or in_scope or words > 90 or cjk > 300:
+        return None
+    hit = _first(_CLAIM, sources)
+    return _Found(0.45, *hit) if hit is not None else None
+
+
+def _first(pattern: re.Pattern[str], sources: Sequence[Source]) -> tuple[str, str] | None:
+    """The first match that is not negated ("not hypothetical", "nicht veraltet"), quoted;
+    the body is quoted before the subject, which says less."""
+    for source in sorted(sources, key=lambda s: s.where == "subject"):
+        for match in pattern.finditer(source.text):
+            if not _NEGATED.search(source.text, max(0, match.start() - 16), match.start()):
+                return quote(source.text, match.start(), match.end()), source.where
+    return None
+
+
+def quote(text: str, start: int, end: int) -> str:
+    """The sentence (or line) of ``text`` around ``start:end``, verbatim, stripped of the
+    surrounding white space; a longer one is cut to a window around the match."""
+    while start < end and text[start].isspace():
+        start += 1
+    newline = text.find("\n", start, end)
+    if newline != -1:
+        end = newline  # a match across lines (a scanner's layout) is quoted by its first
+    begin = 0
+    for m in _SENTENCE_END.finditer(text, 0, start):
+        begin = m.end()
+    after = _SENTENCE_END.search(text, end)
+    finish = len(text) if after is None else after.end()
+    if after is not None and after.group() == "\n":
+        finish = after.start()
+    if finish - begin > QUOTE_LIMIT:
+        begin = max(begin, start - QUOTE_LIMIT // 3)
+        finish = min(finish, begin + QUOTE_LIMIT)
+    return text[begin:finish].strip()
+
+
+def _combine(weights: object) -> float:
+    miss = 1.0
+    for w in weights:  # type: ignore[attr-defined]
+        miss *= 1 - w
+    return 1 - miss
+
+
+def _floor(value: float) -> float:
+    return int(value * 100) / 100
+
+
+def _reference(host: str) -> bool:
+    host = host.lower().rstrip(".")
+    return any(host == r or host.endswith("." + r) for r in REFERENCE_HOSTS)
