@@ -66,7 +66,9 @@ def render(data: Any) -> str:
         width = max((len(k) for k in scalars), default=0)
         out = "".join(f"{k.ljust(width)}  {_cell(v, 200)}\n" for k, v in scalars.items())
         for key, value in data.items():
-            if isinstance(value, list):
+            if isinstance(value, list) and value and not isinstance(value[0], dict):
+                out += f"\n{key}: " + ", ".join(_cell(v, 200) for v in value) + "\n"
+            elif isinstance(value, list):
                 out += f"\n{key}:\n" + _grid(value)
             elif isinstance(value, dict):
                 out += f"\n{key}:\n" + render(value)

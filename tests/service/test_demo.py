@@ -26,6 +26,7 @@ PEOPLE = {
     "lukas@example.net",
     "chen.wei@example.com",
     "juergen.hoffmann@example.net",
+    "sam.okafor@example.org",
 }
 # Each machine, with the loop rule that makes its mail unfiled.
 MACHINE_RULES = {

@@ -50,6 +50,10 @@ def test_a_new_report_carries_its_hints_indicators_and_duplicates(make_deploymen
     assert "www.m.io" in triage["in_scope_hosts"]
     assert triage["duplicates"] == []
 
+    table = d.cli("reports", "show", "MIO-2026-0001")
+    assert table.returncode == 0, table.stderr
+    assert "best_practice" in table.stdout and "www.m.io" in table.stdout
+
     second = json.loads(d.cli("reports", "show", "MIO-2026-0002", "--format", "json").stdout)
     [dup] = second["triage"]["duplicates"]
     assert dup["ref"] == "MIO-2026-0001" and dup["score"] >= 0.5
