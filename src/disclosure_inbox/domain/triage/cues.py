@@ -16,7 +16,9 @@ for Mio; a deployment sets its own sentences in ``[scope.policy]``).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from disclosure_inbox.domain.triage.anchors import anchors
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,10 +26,31 @@ class Cue:
     category: str
     weight: float
     pattern: re.Pattern[str]
+    anchors: tuple[str, ...] | None = field(init=False)  # see anchors.py
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "anchors", anchors(self.pattern))
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A reproduction cue: ``concrete`` when it shows one rather than names one."""
+
+    weight: float
+    concrete: bool
+    pattern: re.Pattern[str]
+    anchors: tuple[str, ...] | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "anchors", anchors(self.pattern))
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE | re.MULTILINE)
 
 
 def _cues(category: str, rows: list[tuple[float, str]]) -> list[Cue]:
-    return [Cue(category, w, re.compile(p, re.IGNORECASE | re.MULTILINE)) for w, p in rows]
+    return [Cue(category, w, _compile(p)) for w, p in rows]
 
 
 # A few words of the same sentence, lazily: no line break or sentence end ("." is allowed
@@ -186,8 +209,8 @@ CUES: tuple[Cue, ...] = tuple(
 # A reproduction, and its result: what makes a report more than a claim. ``concrete`` rows
 # show one (steps, a request, a payload, what the researcher saw); the others name a class of
 # vulnerability or describe a response, which a claim does too.
-REPRODUCTION: tuple[tuple[float, bool, re.Pattern[str]], ...] = tuple(
-    (w, concrete, re.compile(p, re.IGNORECASE | re.MULTILINE))
+REPRODUCTION: tuple[Step, ...] = tuple(
+    Step(w, concrete, _compile(p))
     for w, concrete, p in [
         (0.6, True, r"\bsteps to reproduce\b|\breproduction steps\b|\bto reproduce\b|\bproof[- ]of[- ]concept\b|(?-i:\bPoC\b)|Schritte zur Reproduktion|Reproduktionsschritte|Nachstellen|pasos para reproducir|prueba de concepto|[ée]tapes (pour|de) reproduction|再現(手順|方法)|検証コード"),
         (0.3, True, r"^\s*(\d+[.)]|step \d+|schritt \d+|paso \d+|手順\s*\d+|[①②③])\s*\S"),

@@ -33,6 +33,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from disclosure_inbox.domain.triage.anchors import present
 from disclosure_inbox.domain.triage.cues import CUES, REPRODUCTION
 from disclosure_inbox.domain.triage.model import Hint, Source
 
@@ -126,9 +127,10 @@ def hints(
     url_hosts: Sequence[str] = (),
 ) -> tuple[Hint, ...]:
     """The hints of one message, highest confidence first (see the module docstring)."""
+    texts = _Texts(sources)
     found: dict[str, list[_Found]] = {}
     for cue in CUES:
-        hit = _first(cue.pattern, sources)
+        hit = texts.first(cue.pattern, cue.anchors)
         if hit is not None:
             found.setdefault(cue.category, []).append(_Found(cue.weight, *hit))
     targets = [h for h in out_of_scope_hosts if not _reference(h)]
@@ -136,13 +138,13 @@ def hints(
     inside = {h.lower() for h in in_scope_hosts}
     only_outside = bool(linked) and not any(h.lower() in inside for h in linked)
     if targets and (not in_scope_hosts or only_outside):
-        hit = _first(re.compile(re.escape(targets[0]), re.IGNORECASE), sources)
+        hit = texts.first(re.compile(re.escape(targets[0]), re.IGNORECASE))
         if hit is not None:
             found.setdefault("third_party", []).append(_Found(0.6, *hit))
-    repro, concrete = reproduction(sources)
+    repro, concrete = texts.reproduction()
     if in_scope_hosts and repro >= IN_SCOPE_REPRODUCTION:
         return ()
-    claim = _vague_claim(sources, repro, in_scope_hosts)
+    claim = _vague_claim(texts, repro, in_scope_hosts)
     if claim is not None:
         found.setdefault("no_report", []).append(claim)
     allowed = set(categories) if categories is not None else None
@@ -175,31 +177,55 @@ def hints(
 def reproduction(sources: Sequence[Source]) -> tuple[float, float]:
     """How strongly the body shows a reproduction, 0..1 (the subject never does): all the
     cues, and only the concrete ones (steps, requests, payloads, what the researcher saw)."""
-    body = [s for s in sources if s.where != "subject"]
-    found = [(w, c) for w, c, p in REPRODUCTION if any(p.search(s.text) for s in body)]
-    return _combine(w for w, _ in found), _combine(w for w, c in found if c)
+    return _Texts(sources).reproduction()
 
 
-def _vague_claim(sources: Sequence[Source], repro: float, in_scope: Sequence[str]) -> _Found | None:
+class _Texts:
+    """The sources in quoting order (the body before the subject, which says less), each
+    with its lower-cased copy for the anchors' test (``anchors.py``)."""
+
+    def __init__(self, sources: Sequence[Source]) -> None:
+        ordered = sorted(sources, key=lambda s: s.where == "subject")
+        self.sources = [(s, s.text.lower()) for s in ordered]
+        self.body = [(s, low) for s, low in self.sources if s.where != "subject"]
+
+    def first(
+        self, pattern: re.Pattern[str], anchors: tuple[str, ...] | None = None
+    ) -> tuple[str, str] | None:
+        """The first match that is not negated ("not hypothetical", "nicht veraltet"),
+        quoted."""
+        for source, lowered in self.sources:
+            if not present(lowered, anchors):
+                continue
+            for match in pattern.finditer(source.text):
+                if not _NEGATED.search(source.text, max(0, match.start() - 16), match.start()):
+                    return quote(source.text, match.start(), match.end()), source.where
+        return None
+
+    def reproduction(self) -> tuple[float, float]:
+        found = [
+            step
+            for step in REPRODUCTION
+            if any(
+                present(low, step.anchors) and step.pattern.search(s.text) for s, low in self.body
+            )
+        ]
+        return _combine(s.weight for s in found), _combine(s.weight for s in found if s.concrete)
+
+    def words(self) -> tuple[int, int]:
+        """Words of the body, and its characters when it has few (Japanese has few breaks)."""
+        words = sum(len(_WORDS.findall(s.text)) for s, _ in self.body)
+        return words, (sum(len(s.text) for s, _ in self.body) if words < 10 else 0)
+
+
+def _vague_claim(texts: _Texts, repro: float, in_scope: Sequence[str]) -> _Found | None:
     """A short mail that claims a finding and shows nothing (no host, no step): the usual
     opening of a request for money before any detail."""
-    body = [s for s in sources if s.where != "subject"]
-    words = sum(len(_WORDS.findall(s.text)) for s in body)
-    cjk = sum(len(s.text) for s in body) if words < 10 else 0  # Japanese has few \w+ breaks
+    words, cjk = texts.words()
     if repro >= 0.3 or in_scope or words > 90 or cjk > 300:
         return None
-    hit = _first(_CLAIM, sources)
+    hit = texts.first(_CLAIM)
     return _Found(0.45, *hit) if hit is not None else None
-
-
-def _first(pattern: re.Pattern[str], sources: Sequence[Source]) -> tuple[str, str] | None:
-    """The first match that is not negated ("not hypothetical", "nicht veraltet"), quoted;
-    the body is quoted before the subject, which says less."""
-    for source in sorted(sources, key=lambda s: s.where == "subject"):
-        for match in pattern.finditer(source.text):
-            if not _NEGATED.search(source.text, max(0, match.start() - 16), match.start()):
-                return quote(source.text, match.start(), match.end()), source.where
-    return None
 
 
 def quote(text: str, start: int, end: int) -> str:
