@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import time
 from collections import Counter
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +20,13 @@ from disclosure_inbox.adapters.db import triage as triage_rows
 from disclosure_inbox.adapters.parse import parse_message
 from disclosure_inbox.config import Settings
 from disclosure_inbox.domain.errors import UsageError
-from disclosure_inbox.domain.model import Direction
-from disclosure_inbox.domain.triage import duplicates
 from disclosure_inbox.domain.triage.assess import ScopeRules, assess
 from disclosure_inbox.domain.triage.evaluation import LABELS, score
 from disclosure_inbox.domain.triage.model import IN_SCOPE
 from disclosure_inbox.domain.triage.sources import text_sources
 from disclosure_inbox.service.app import App
 from disclosure_inbox.service.drafts import out_of_scope
-from disclosure_inbox.service.triage import keys_of, scope_rules, triaged
+from disclosure_inbox.service.triage import reassess, scope_rules
 from disclosure_inbox.tables import render
 
 MOST_EML_BYTES = 25 * 1024 * 1024
@@ -153,29 +150,15 @@ def run(settings: Settings, refs: list[str]) -> list[dict[str, Any]]:
         targets = [reports.existing(tx, ref) for ref in refs] if refs else triage_rows.untriaged(tx)
     for report in targets:
         with app.store.transaction() as tx:
-            first = next(
-                (m for m in reports.messages_of(tx, report.id) if m.direction == Direction.INBOUND),
-                None,
-            )
-            if first is None:
+            made = reassess(tx, app.blobs, report, scope, now)
+            if made is None:
                 continue
-            attachments = [
-                (a.filename, a.content_type, app.blobs.get(a.sha256)) for a in first.attachments
-            ]
-            found = assess(text_sources(first.subject, first.body_text, "", attachments), scope)
-            keys = keys_of(found)
-            since = now - timedelta(days=duplicates.WINDOW_DAYS)
-            others = [
-                c for c in triage_rows.candidates(tx, keys, since) if c.report_id != report.id
-            ]
-            ranked = duplicates.rank(found.signature, others)
-            triage_rows.replace_one(
-                tx, triaged(report.id, report.received_at, found, keys, ranked), now
-            )
+            triage, ranked = made
+            triage_rows.replace_one(tx, triage, now)
         done.append(
             {
                 "ref": report.ref,
-                "hints": ",".join(h.category for h in found.hints),
+                "hints": ",".join(category for category, _ in triage.hints),
                 "duplicates": ",".join(d.ref for d in ranked),
             }
         )

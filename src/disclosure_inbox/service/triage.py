@@ -9,16 +9,20 @@ are compared with each other too, in order.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from disclosure_inbox.adapters.db import reports
 from disclosure_inbox.adapters.db import triage as triage_rows
+from disclosure_inbox.adapters.db.reports import StoredReport
 from disclosure_inbox.config import Settings
 from disclosure_inbox.domain.intake import Writes
-from disclosure_inbox.domain.model import Outcome
+from disclosure_inbox.domain.model import Direction, Outcome
 from disclosure_inbox.domain.triage import duplicates, minhash
-from disclosure_inbox.domain.triage.assess import ScopeRules
+from disclosure_inbox.domain.triage.assess import ScopeRules, assess
 from disclosure_inbox.domain.triage.model import Assessment, Duplicate, Triaged, record
-from disclosure_inbox.ports import Transaction
+from disclosure_inbox.domain.triage.sources import text_sources
+from disclosure_inbox.ports import BlobStore, Transaction
 
 
 def plan(tx: Transaction, writes: Writes, now: datetime) -> None:
@@ -33,24 +37,55 @@ def plan(tx: Transaction, writes: Writes, now: datetime) -> None:
     ]
     if not new:
         return
-    keyed = [(rid, at, ref, a, keys_of(a)) for rid, at, ref, a in new]
+    keyed = [(rid, ref, a, keys_of(a)) for rid, _, ref, a in new]
     stored = triage_rows.candidates(
         tx,
         (k for *_, keys in keyed for k in keys),
         now - timedelta(days=duplicates.WINDOW_DAYS),
     )
+    for (rid, at, _, a), (*_, keys), found in zip(new, keyed, compare(stored, keyed), strict=True):
+        writes.triage.append(triaged(rid, at, a, keys, found))
+
+
+def compare(
+    stored: Sequence[duplicates.Candidate],
+    new: Sequence[tuple[int, str, Assessment, tuple[str, ...]]],
+) -> list[tuple[Duplicate, ...]]:
+    """The likely duplicates of each new report (report id, ref, assessment, index keys),
+    in order: among the stored candidates, which share a key with some report of the batch,
+    and the new reports before it."""
+    out = []
     earlier: list[duplicates.Candidate] = []
-    for rid, at, ref, assessment, keys in keyed:
+    for rid, ref, assessment, keys in new:
         own = set(keys)
         found = [
             duplicates.Candidate(c.report_id, c.ref, c.keys & own, c.signature)
-            for c in stored + earlier
-            if c.keys & own
+            for c in [*stored, *earlier]
+            if c.keys & own and c.report_id != rid
         ]
-        writes.triage.append(
-            triaged(rid, at, assessment, keys, duplicates.rank(assessment.signature, found))
-        )
+        out.append(duplicates.rank(assessment.signature, found))
         earlier.append(duplicates.Candidate(rid, ref, frozenset(keys), assessment.signature))
+    return out
+
+
+def reassess(
+    tx: Transaction, blobs: BlobStore, report: StoredReport, scope: ScopeRules, now: datetime
+) -> tuple[Triaged, tuple[Duplicate, ...]] | None:
+    """A stored report's triage made anew from its first inbound message (``triage run``),
+    and its likely duplicates."""
+    first = next(
+        (m for m in reports.messages_of(tx, report.id) if m.direction == Direction.INBOUND),
+        None,
+    )
+    if first is None:
+        return None
+    attachments = [(a.filename, a.content_type, blobs.get(a.sha256)) for a in first.attachments]
+    found = assess(text_sources(first.subject, first.body_text, "", attachments), scope)
+    keys = keys_of(found)
+    since = now - timedelta(days=duplicates.WINDOW_DAYS)
+    stored = triage_rows.candidates(tx, keys, since)
+    (ranked,) = compare(stored, [(report.id, report.ref, found, keys)])
+    return triaged(report.id, report.received_at, found, keys, ranked), ranked
 
 
 def keys_of(a: Assessment) -> tuple[str, ...]:
