@@ -6,13 +6,9 @@ import time
 import pytest
 
 from disclosure_inbox.domain.sanitize import defang
-from disclosure_inbox.domain.triage.indicators import (
-    MAX_ITEMS,
-    extract,
-    host_in_scope,
-    split_scope,
-)
+from disclosure_inbox.domain.triage.indicators import MAX_ITEMS, extract
 from disclosure_inbox.domain.triage.model import Cvss, Indicators, Source
+from disclosure_inbox.domain.triage.scope import host_in_scope, split_scope
 from disclosure_inbox.domain.triage.sources import decode, is_text_attachment, text_sources
 
 SCOPE = ("m.io", "*.m.io", "203.0.113.0/24", "2001:db8::1")
@@ -358,17 +354,6 @@ def test_hostile_input_finishes_quickly(text: str) -> None:
     # The patterns are linear; a quadratic one would take minutes on 256 KB.
     assert time.perf_counter() - started < 5
     assert all(len(items) <= MAX_ITEMS for items in (indicators.hosts, indicators.ips))
-
-
-def test_a_hundred_typical_reports_are_read_in_well_under_a_few_seconds() -> None:
-    # About half a millisecond each on a laptop; the bound only catches a blow-up.
-    sources = [Source("subject", "IDOR on api.m.io"), Source("text", (REPORT * 8)[:3000])]
-
-    started = time.perf_counter()
-    for _ in range(100):
-        extract(sources)
-
-    assert time.perf_counter() - started < 5
 
 
 # --- scope --------------------------------------------------------------------------------

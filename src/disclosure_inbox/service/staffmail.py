@@ -304,25 +304,9 @@ class StaffDesk:
         rendered, problem = self.renderer.render_or_bundled("staff", "command-result", context)
         if problem is not None:
             log.error("staff/command-result template failed, sent the bundled one: %s", problem)
+        subject = f"[{report.ref}] {actor}: " + "; ".join(results)
         for recipient in dict.fromkeys([*staff_recipients(self.settings), actor.lower()]):
-            root = thread_root(self.settings, report.ref, recipient)
-            enqueue(
-                tx,
-                self.settings,
-                Outgoing(
-                    kind=COMMAND_RESULT,
-                    report_id=report.id,
-                    report_ref=report.ref,
-                    recipients=[recipient],
-                    subject=header_safe(f"[{report.ref}] {actor}: " + "; ".join(results), 150),
-                    text=rendered.text,
-                    in_reply_to=root,
-                    references=(root,),
-                    auto_submitted="auto-generated",
-                    reply_to=reply_to(self.settings, report.ref, recipient, now),
-                ),
-                now,
-            )
+            self._to_staff(tx, report, COMMAND_RESULT, recipient, subject, rendered.text, now)
 
     def mail_draft(
         self, tx: Transaction, report: StoredReport, category: str, actor: str, now: datetime
@@ -337,25 +321,41 @@ class StaffDesk:
             category=category,
             triaged=triage_rows.of_report(tx, report.id),
         )
-        root = thread_root(self.settings, report.ref, actor.lower())
+        subject = f"[{report.ref}] Draft reply: out of scope ({category})"
+        head = DRAFT_HEAD.format(ref=report.ref)
+        self._to_staff(tx, report, DRAFT, actor.lower(), subject, head + text, now)
+        audit.record(tx, now, "drafted", actor=actor, report_id=report.id, category=category)
+
+    def _to_staff(
+        self,
+        tx: Transaction,
+        report: StoredReport,
+        kind: str,
+        recipient: str,
+        subject: str,
+        text: str,
+        now: datetime,
+    ) -> None:
+        """A mail to one staff member in their thread of the report; a reply to it comes back
+        to the mailbox as a staff reply (``reply_to`` carries the signed address)."""
+        root = thread_root(self.settings, report.ref, recipient)
         enqueue(
             tx,
             self.settings,
             Outgoing(
-                kind=DRAFT,
+                kind=kind,
                 report_id=report.id,
                 report_ref=report.ref,
-                recipients=[actor],
-                subject=header_safe(f"[{report.ref}] Draft reply: out of scope ({category})", 150),
-                text=DRAFT_HEAD.format(ref=report.ref) + text,
+                recipients=[recipient],
+                subject=header_safe(subject, 150),
+                text=text,
                 in_reply_to=root,
                 references=(root,),
                 auto_submitted="auto-generated",
-                reply_to=reply_to(self.settings, report.ref, actor.lower(), now),
+                reply_to=reply_to(self.settings, report.ref, recipient, now),
             ),
             now,
         )
-        audit.record(tx, now, "drafted", actor=actor, report_id=report.id, category=category)
 
 
 def _sev(report: StoredReport) -> Severity | None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from disclosure_inbox.domain.triage import indicators, minhash
 from disclosure_inbox.domain.triage.hints import THRESHOLD, hints
 from disclosure_inbox.domain.triage.model import CATEGORIES, Assessment, Source
+from disclosure_inbox.domain.triage.scope import split_scope
 
 SIGNED_TEXT = 20_000  # characters of subject and body the signature reads
 
@@ -27,7 +28,7 @@ class ScopeRules:
 
 def assess(sources: Sequence[Source], scope: ScopeRules) -> Assessment:
     found = indicators.extract(sources)
-    inside, outside = indicators.split_scope(found, scope.domains)
+    inside, outside = split_scope(found, scope.domains)
     body = "\n".join(s.text for s in sources if not s.where.startswith("attachment:"))
     return Assessment(
         hints=hints(

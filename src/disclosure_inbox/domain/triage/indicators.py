@@ -20,7 +20,7 @@ Worked example. A report reads::
     cvss      CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:U/C:H/I:N/A:N, base score 6.5
     requests  GET /v2/users?id=2 HTTP/1.1
 
-With the scope ``("m.io", "*.m.io")``, ``split_scope`` gives ``(("api.m.io",),
+With the scope ``("m.io", "*.m.io")``, ``scope.split_scope`` gives ``(("api.m.io",),
 ("www.example.pl", "203.0.113.7"))``.
 
 A host comes from a URL (``http``, ``https``, ``ftp``, also a URL nested in another's query,
@@ -186,7 +186,7 @@ def _refang(text: str) -> str:
     return _DEFANGED_SCHEME.sub(scheme, _DEFANGED_MARK.sub(mark, text))
 
 
-def _ip(text: str) -> str | None:
+def ip_of(text: str) -> str | None:
     """The address in canonical form, or None when ``text`` is not one."""
     if not (text[:1].isdigit() or ":" in text):
         return None  # most candidates are names: skip the exception
@@ -213,7 +213,7 @@ def _bare_host(name: str) -> bool:
     return _valid_labels(name, underscore=False)
 
 
-def _host(text: str) -> str:
+def host_of(text: str) -> str:
     """A host as compared: lower case, no trailing dot, no brackets around an IPv6 address."""
     host = text.strip().lower().rstrip(".")
     return host[1:-1] if host.startswith("[") and host.endswith("]") else host
@@ -222,8 +222,8 @@ def _host(text: str) -> str:
 def _add_host(found: _Found, text: str) -> bool:
     """A host named by a URL or a Host header: any valid name counts, "localhost" too.
     False when ``text`` is neither an address nor a valid name."""
-    host = _host(text)
-    ip = _ip(host)
+    host = host_of(text)
+    ip = ip_of(host)
     if ip is not None:
         found.add("ips", ip)
     elif host and _valid_labels(host, underscore=True):
@@ -334,7 +334,7 @@ def _on_ip(found: _Found, match: re.Match[str]) -> None:
     # "::" alone, or a slice such as "[::2]", is not an address a report names.
     if ":" in candidate and len(groups) < 2 and candidate != "::1":
         return
-    ip = _ip(candidate)
+    ip = ip_of(candidate)
     if ip is not None:
         found.add("ips", ip)
 
@@ -403,48 +403,3 @@ def extract(sources: Sequence[Source]) -> Indicators:
         cvss=tuple(found.scores.values()),
         requests=found.result("requests"),
     )
-
-
-def _scope_ip(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-    try:
-        return ipaddress.ip_network(entry, strict=False)
-    except ValueError:
-        return None
-
-
-def host_in_scope(host: str, domains: Sequence[str]) -> bool:
-    """Whether ``host`` falls under one of the scope entries ``domains``.
-
-    "m.io" covers exactly m.io; "*.m.io" covers every name below it (api.m.io, a.b.m.io)
-    but not m.io itself. Case and a trailing dot do not matter. An IP address is covered
-    only by an entry naming it or a network holding it ("203.0.113.0/24"), never by a name.
-    """
-    host = _host(host)
-    if not host:
-        return False
-    ip = _ip(host)
-    for raw in domains:
-        entry = _host(raw)
-        if ip is not None:
-            network = _scope_ip(entry)
-            if network is not None and ipaddress.ip_address(ip) in network:
-                return True
-        elif entry.startswith("*."):
-            if host.endswith(entry[1:]):  # ".m.io": a subdomain, never m.io itself
-                return True
-        elif entry and host == entry:
-            return True
-    return False
-
-
-def split_scope(
-    indicators: Indicators, domains: Sequence[str]
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The hosts and then the IP addresses a report names, split into those in scope and
-    those out of it, each in order. E-mail domains are left out: a reporter's own address
-    is not a target."""
-    inside: list[str] = []
-    outside: list[str] = []
-    for host in indicators.hosts + indicators.ips:
-        (inside if host_in_scope(host, domains) else outside).append(host)
-    return tuple(inside), tuple(outside)
