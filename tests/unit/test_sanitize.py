@@ -13,6 +13,7 @@ from disclosure_inbox.domain.sanitize import (
     ELLIPSIS,
     TRUNCATION_MARKER,
     defang,
+    defang_host,
     display_name_safe,
     header_safe,
     quote_for_text,
@@ -339,3 +340,17 @@ def test_quote_for_text_after_defang_stays_within_limit() -> None:
     assert len(quoted) <= 300
     assert quoted.startswith("see hxxps://evil[.]example/x")
     assert "https://" not in quoted
+
+
+@pytest.mark.parametrize(
+    ("host", "shown"),
+    [
+        ("api.m.io", "api[.]m[.]io"),
+        ("203.0.113.7", "203[.]0[.]113[.]7"),
+        ("api[.]m[.]io", "api[.]m[.]io"),  # already defanged: unchanged
+        ("2001:db8::1", "2001:db8::1"),
+    ],
+)
+def test_defang_host_makes_a_bare_host_non_clickable(host: str, shown: str) -> None:
+    assert defang_host(host) == shown
+    assert defang_host(shown) == shown

@@ -207,6 +207,13 @@ def defang(text: str) -> str:
     return _DEFANG.sub(_defang_match, _SCHEME.sub(_defang_scheme, text))
 
 
+def defang_host(host: str) -> str:
+    """A bare host or address, which ``defang`` leaves alone outside a link, made
+    non-clickable: ``api.m.io`` -> ``api[.]m[.]io``, ``203.0.113.7`` -> ``203[.]0[.]113[.]7``.
+    Defanging a defanged host changes nothing."""
+    return host.replace("[.]", ".").replace(".", "[.]")
+
+
 def quote_for_text(text: str, limit: int) -> str:
     """An excerpt of reporter text for a plain-text mail: at most ``limit`` characters.
 

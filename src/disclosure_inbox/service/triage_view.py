@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from disclosure_inbox.config import Settings
-from disclosure_inbox.domain.sanitize import defang, quote_for_text
+from disclosure_inbox.domain.sanitize import defang, defang_host, quote_for_text
 
 INDICATOR_KEYS = ("urls", "hosts", "ips", "emails", "cves", "cwes", "cvss")
 NOTICE_QUOTE = 200
@@ -57,10 +57,10 @@ def notice_lines(view: dict[str, Any]) -> list[str]:
     for d in view["duplicates"]:
         lines.append(f"Possible duplicate of {d['ref']} ({d['score']:.2f}): {defang(d['reason'])}")
     if view["in_scope_hosts"]:
-        lines.append("In scope: " + ", ".join(defang(h) for h in view["in_scope_hosts"][:10]))
+        lines.append("In scope: " + ", ".join(defang_host(h) for h in view["in_scope_hosts"][:10]))
     if view["out_of_scope_hosts"]:
         lines.append(
-            "Not in scope: " + ", ".join(defang(h) for h in view["out_of_scope_hosts"][:10])
+            "Not in scope: " + ", ".join(defang_host(h) for h in view["out_of_scope_hosts"][:10])
         )
     cvss = view["indicators"]["cvss"]
     if cvss:
