@@ -12,7 +12,7 @@ import pytest
 from disclosure_inbox.domain.triage.anchors import anchors, present
 from disclosure_inbox.domain.triage.cues import CUES, REPRODUCTION
 
-SETS = [Path(__file__).parents[1] / "triage" / name for name in ("set", "set2")]
+SETS = [Path(__file__).parents[1] / "triage" / name for name in ("set", "set2", "set3")]
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from disclosure_inbox.domain.triage import indicators, minhash
 from disclosure_inbox.domain.triage.hints import THRESHOLD, hints
@@ -32,10 +33,20 @@ def assess(sources: Sequence[Source], scope: ScopeRules) -> Assessment:
     body = "\n".join(s.text for s in sources if not s.where.startswith("attachment:"))
     return Assessment(
         hints=hints(
-            sources, inside, outside, threshold=scope.threshold, categories=scope.categories
+            sources,
+            inside,
+            outside,
+            threshold=scope.threshold,
+            categories=scope.categories,
+            url_hosts=_hosts_of(found.urls),
         ),
         indicators=found,
         in_scope_hosts=inside,
         out_of_scope_hosts=outside,
         signature=minhash.signature(body[:SIGNED_TEXT]),
     )
+
+
+def _hosts_of(urls: Sequence[str]) -> tuple[str, ...]:
+    """The hosts of the links a report gives: the pages it is about, more than names in prose."""
+    return tuple(dict.fromkeys(h for h in (urlsplit(u).hostname for u in urls) if h))

@@ -85,6 +85,7 @@ CUES: tuple[Cue, ...] = tuple(
         (0.65, r"massenhaft|unbegrenzt (viele )?(E-Mails|Nachrichten|Einladungen)|Massen-?(E-Mails|mails)|Postfach\w* (zu )?(flut|überschwemm)|E-Mail-Flut"),
         (0.65, r"(correos|mensajes|invitaciones|e-?mails) (masivos|ilimitad[oa]s)|env[ií]o (masivo|ilimitado)|(ilimitad[oa]s|miles de) (correos|mensajes|invitaciones)|inundar\w*" + _W + r"(buz[oó]n|correo|bandeja)|(cientos|miles|[\d.]{3,}) (de )?correos"),
         (0.65, r"大量(の|に)(メール|招待|通知|メッセージ|登録)|無制限に(メール|招待|送信)"),
+        (0.65, r"envoi (illimit[ée]|massif|en masse)|(e-?mails?|courriels?|messages|invitations) (illimit[ée]s|en masse)|inonder\w*" + _W + r"(bo[iî]te|messagerie)|e-?mails? (ilimitados|em massa)|invio (massivo|illimitato)"),
         (0.35, r"Kontaktformular|formulario de contacto|問い合わせフォーム"),
     ])
     # Exclusions: "Social engineering or phishing of Mio employees or contractors".
@@ -92,6 +93,10 @@ CUES: tuple[Cue, ...] = tuple(
         (0.85, r"social[- ]engineer|ingenier[ií]a social|ing[ée]nierie sociale|ソーシャルエンジニアリング"),
         (0.8, r"\b(vishing|smishing|pretext(ing)?|spear[- ]?phish\w*)\b"),
         (0.55, r"\bphish(ing|ed|es)?\b|hame[çc]onnage|フィッシング"),
+        (0.8, r"\b(employees?|staff|colleagues|users|people) (entered|submitted|typed|clicked|opened|fell for)\b" + _W + r"\b(credentials|passwords?|links?|phishing|attachments?|page)|\bmy phishing (page|site|e-?mails?|campaign|kit|domain)"),
+        (0.8, r"\bphish\w* (exercise|campaign|simulation|test|e-?mails?|pages?|sites?|kit|attack)s?\b" + _W + r"\b(against|targeting|to|at|on)\b" + _W + r"\b(staff|employees?|workforce|team|colleagues|users|personnel|finance|hr)\b"),
+        (0.8, r"suplantaci[oó]n|suplant(ar|é|ando|ado)\b|\b(ceo|cfo|executive|president|bec) (fraud|scam|impersonation)|fraude del? (ceo|director)|engenharia social|ingegneria sociale|\bimpersonat\w* (of )?(the |your |mio'?s? |a |an )?(ceo|cfo|staff|employees?|executives?|manager|it|support)"),
+        (0.35, r"\b(whatsapp|telegram|signal|linkedin|teams) (message|chat|account|profile)s?|\bvia whatsapp|por whatsapp|\bpretend\w*|\bpret(e|é)xto"),
         (0.8, r"\b(impersonat\w+|posed as|pretend(ed|ing)? to be)\b" + _W + r"\b(employee|staff|support|admin\w*|ceo|cfo|manager|it department|help ?desk|agent|colleague|member)"),
         (0.75, r"\b(claiming to be|posing as|said (that )?i was (from|an?|the)|passed myself off)\b|hac(e|er|iendo)?(te|se|me)? pasar por|haces pasar por|diciendo que (era|soy)|mich\s+als\b.{0,60}?ausgegeben|gab mich\b.{0,40}?\baus\b|me faisant passer"),
         (0.7, r"\b(called|phoned|rang|chatted with|contacted|e-?mailed|messaged|wrote to)\b" + _W + r"\b(support|help ?desk|customer service|service desk|agent|employee|receptionist|hotline)"),
@@ -108,7 +113,9 @@ CUES: tuple[Cue, ...] = tuple(
         (0.85, r"(entr[eé]|ingres[eé]|acced[ií]|me col[eé])" + _W + r"(oficina|instalaciones|edificio)"),
         (0.6, r"\b(server room|data ?cent(er|re)s?|your offices?|office building|headquarters|reception desk|front desk|premises)\b"),
         (0.55, r"\b(badges?|access cards?|key ?cards?|rfid|door lock|turnstile|security guard)\b"),
-        (0.55, r"\busb (drop|sticks?|drives?|keys?|devices?)\b|USB-Stick|memoria USB|USBメモリ"),
+        (0.85, r"\busb[- ](drop|baiting)|\b(dropped|left|planted|scattered)\b" + _W + r"\b(usb|thumb|flash) (sticks?|drives?|keys?)|USB-Sticks?\b" + _W + r"\b(ausgelegt|verteilt|hinterlegt|liegen gelassen)"),
+        (0.55, r"\busb (sticks?|drives?|keys?|devices?)\b|USB-Stick|memoria USB|chiavett\w+ USB|pen ?drive|USBメモリ"),
+        (0.8, r"acesso f[ií]sico|accesso fisico|sicurezza fisica|seguran[çc]a f[ií]sica|Zutrittskarte\w*|Ausweis\w* (geklont|kopiert)|(clon\w+|klon\w+|copi\w+) (de |der |the )?(tarjetas?|badges?|Karten|access cards?)"),
         (0.55, r"Serverraum|Rechenzentrum|Zutritt|Zugangskarte|Firmenausweis|Büroräume|Empfang"),
         (0.55, r"sala de servidores|centro de datos|tarjeta de acceso|instalaciones|sus oficinas|recepci[oó]n"),
         (0.55, r"サーバールーム|データセンター|入館証|社員証|ICカード|オフィス|受付|施設"),
@@ -128,7 +135,8 @@ CUES: tuple[Cue, ...] = tuple(
         (0.65, r"Zahlungs(dienstleister|anbieter)\w*|an den (Anbieter|Hersteller)|betrifft nicht \S+ selbst|Plattform (von|des) \w+|(des|vom|beim) (Drittanbieter|Anbieter|Hersteller)s?\b"),
         (0.7, r"(software|librer[ií]a|biblioteca|plugin|servicio|proveedor|plataforma|componente) (de|externo de) terceros|proveedor externo|tercera(s)? parte|de tiers"),
         (0.65, r"plugin (de|for|für|pour) WordPress|WordPress[- ]Plugin|(autor|author|maintainers?|vendor|Hersteller|proveedor|fabricante) (del|of the|des|de la) (plugin|library|librer[ií]a|paquete|package|plataforma|platform|Plugins|Bibliothek)|\bdel (partner|distribuidor|proveedor)\b"),
-        (0.7, r"サードパーティ|外部サービス|外部ベンダー|委託先|提供元|上流(の)?(ライブラリ|プロジェクト)"),
+        (0.7, r"サードパーティ|外部サービス|外部ベンダー|委託先|提供元|上流(の)?(ライブラリ|プロジェクト)|(埋め込|組み込)(まれ|ん)(て)?いる\S{0,10}(ウィジェット|スクリプト|サービス)"),
+        (0.6, r"\b(npm|pypi|maven|rubygems|composer|nuget|cargo|go)[- ](package|library|module|Bibliothek|Paket|paquete|librer[ií]a|biblioth[eè]que)|\b(library|package|Bibliothek|Paket|librer[ií]a) (used|verwendet|utilizada|usada)\b|(wird|werden) von \S+ (verwendet|genutzt|eingesetzt)"),
         (0.4, r"(ライブラリ|プラグイン)(の|に)(脆弱性|不具合)|(Bibliothek|Plugin|Komponente)" + _W + r"(Schwachstelle|Lücke|Fehler)"),
     ])
     # Out of scope: "Reports based solely on best practices, missing security headers, or
@@ -140,19 +148,23 @@ CUES: tuple[Cue, ...] = tuple(
         (0.85, r"(X-Frame|HSTS|Content-Security|CSP|X-Content-Type|Header)\w*" + _W + r"(fehlt|fehlen|nicht gesetzt|falta|ausente|no (est[aá]|se encuentra)|manquant|設定されていません|存在しません|ありません|未設定)|(falta|fehlende\w*|manque)" + _W + r"(X-Frame|HSTS|CSP|cabecera|encabezado|Header|en-t[eê]te)"),
         (0.85, r"(?-i:\b(SPF|DMARC|DKIM)\b)|p=none|\bspf record\b"),
         (0.55, r"\b(e-?mail|mail|domain) spoof(ing|able)?\b|spoof(ed)? (e-?mails?|sender)"),
-        (0.75, r"\b(secure|httponly|samesite)\b" + _W + r"\b(flags?|attributes?)\b|cookies?\b" + _W + r"\b(without|missing|lacks?|not (set|marked))\b" + _W + r"\b(secure|httponly|samesite)"),
+        (0.75, r"\b(secure|httponly|samesite)\b" + _W + r"\b(flags?|attributes?)\b|cookies?\b" + _W + r"\b(without|missing|lacks?|not (set|marked)|ohne|sin|sans|sem|senza)\b" + _W + r"\b(secure|httponly|samesite)"),
         (0.55, r"\b(HttpOnly|SameSite)\b|\bsecurity (attributes|flags)\b"),
         (0.75, r"clickjack|クリックジャッキング|UI[- ]redress"),
         (0.65, r"\b(version|banner) (disclosure|leak\w*|grabbing|information)\b|server banner|\b(discloses|reveals|exposes|leaks|shows)\b" + _W + r"\bversion\b|X-Powered-By|(?-i:\bServer:) ?(nginx|apache|microsoft|cloudflare)"),
         (0.6, r"\bautocomplete\b|\b(TLS ?v?1\.[01]|SSLv[23]|weak (ciphers?|tls|ssl)|cipher suites?|BEAST|POODLE|SWEET32)\b"),
         (0.7, r"\bbest[- ]practices?\b|buenas pr[aá]cticas|mejores pr[aá]cticas|Best[- ]Practices?|bonnes pratiques|ベストプラクティス|推奨(設定|事項)"),
-        (0.5, r"security\.txt|\b(weak )?password policy\b|tabnabbing|target=.?_blank|Access-Control-Allow-Origin: ?\*|\bopen (directory|port)s?\b"),
+        (0.5, r"security\.txt|\b(weak )?password policy\b|Passwort-?richtlinie|pol[ií]tica de contrase[ñn]as|politique de mot de passe|tabnabbing|target=.?_blank|Access-Control-Allow-Origin: ?\*|\bopen (directory|port)s?\b"),
     ])
     # Out of scope: "Findings from automated scans that are not manually validated for impact".
     + _cues("scanner_unvalidated", [
-        (0.8, r"\b(Nessus|Acunetix|OpenVAS|Qualys|Nikto|Nuclei|Invicti|Netsparker|AppScan|WebInspect|Arachni|w3af|Wapiti|Detectify|Tenable|Nexpose|InsightVM|Skipfish|OWASP ZAP|ZAP (scan|report|baseline)|Burp (Suite )?(Pro(fessional)? )?Scan(ner)?|Vega scanner|Intruder\.io|Probely|Pentest-Tools|Sucuri SiteCheck|Mozilla Observatory|securityheaders\.com|ssllabs)\b"),
+        (0.8, r"\b(sqlmap|Nessus|Acunetix|OpenVAS|Qualys|Nikto|Nuclei|Invicti|Netsparker|AppScan|WebInspect|Arachni|w3af|Wapiti|Detectify|Tenable|Nexpose|InsightVM|Skipfish|OWASP ZAP|ZAP (scan|report|baseline)|Burp (Suite )?(Pro(fessional)? )?Scan(ner)?|Vega scanner|Intruder\.io|Probely|Pentest-Tools|Sucuri SiteCheck|Mozilla Observatory|securityheaders\.com|ssllabs)\b"),
         (0.75, r"\b(automated|automatic|vulnerability|security|web) (scan|scanner|scanning)( tool)?s?\b|\bscan(ning)? (report|results?|output|findings)\b|\bscanner (found|reported|detected|flagged|identified|shows)"),
         (0.7, r"\b(the|our|my|a) (tool|scanner)s? (found|reported|detected|flagged|identified)"),
+        (0.6, r"\b\d+ (critical|high|medium|low)\b[^\n.]{0,40}\b(issues|vulnerabilities|findings|alerts|risks)\b|\battached\b" + _W + r"\b(security|vulnerability|scan|assessment|audit|pentest|penetration test) (report|results|findings)\b|(report|results) (is |are )?attached"),
+        (0.8, r"\bConfidence:?\s*(?-i:Tentative|Firm|Certain)\b|\bplease (check|verify|confirm)\b" + _W + r"\b(scan|scanner|tool|finding|report)"),
+        (0.85, r"^\W{0,2}(Plugin ID|Plugin|Risk|Host|Name|Severity|Vulnerability|Alert)\W{0,2}[,;\t]\W{0,2}(CVE|CVSS|Risk|Host|Protocol|Port|Name|Synopsis|Severity|Description|Solution|URL)\b"),
+        (0.7, r"^\[\d\d:\d\d:\d\d\] \[(INFO|WARNING|CRITICAL|ERROR)\]|\b(might|may|could) be injectable\b"),
         (0.8, r"automatisiert\w* (Scan|Prüfung|Analyse)|Scan-?(Ergebnis|Bericht|report)|Schwachstellenscanner|Scanner"),
         (0.75, r"escaneo (autom[aá]tico|automatizado|de vulnerabilidades)|resultados del escaneo|esc[aá]ner|herramienta autom[aá]tica|analyse automatis[ée]e|scanner automatique"),
         (0.75, r"スキャン(結果|レポート|ツール)|脆弱性スキャナ|自動(スキャン|診断)|診断ツール|スキャナ"),
@@ -164,7 +176,7 @@ CUES: tuple[Cue, ...] = tuple(
     + _cues("theoretical", [
         (0.8, r"\btheor(etical(ly)?|y)\b|\bhypothetical(ly)?\b|theoretisch|hypothetisch|te[oó]ric(o|a|amente)|en teor[ií]a|hipot[ée]tic|th[ée]orique|理論(的|上)|仮説"),
         (0.6, r"\b(have|has|did)( not|n't) (yet )?(been )?(test|tested|verif(y|ied)|confirm(ed)?|exploit(ed)?|tried|reproduce[d]?|validated?)\b"),
-        (0.55, r"\bin principle\b|\b(cannot|can'?t|could not|couldn'?t) (say|confirm|verify|tell|prove) (whether|if|that)|\bi (have not|haven'?t|did not|didn'?t) (taken|made|done|performed|run|attempted|tried|measured|checked)\b"),
+        (0.55, r"\bin principle\b|\b(cannot|can'?t|could not|couldn'?t) (say|confirm|verify|tell|prove) (whether|if|that)|\bi (have not|haven'?t|did not|didn'?t) (taken|made|done|performed|run|attempt(ed)?|tried|try|test(ed)?|measured|checked)\b"),
         (0.55, r"\bno (working |actual )?(proof[- ]of[- ]concept|poc|exploit) (yet|available|is available|at this time)|\bwithout (a |any )?(working )?(poc|proof|exploit)"),
         (0.5, r"\bif an attacker (were|was|had|could|manage[sd]?|gain(s|ed)?|compromise[sd]?|obtain|somehow)|\b(could|might|may) (potentially|possibly|theoretically|in principle)\b"),
         (0.45, r"\bit (may|might|could) be possible\b|\bpotentially (allow|lead|enable|expose|result)|\bin (certain|some|specific) (circumstances|conditions|scenarios)|\bworst[- ]case\b"),
@@ -181,10 +193,11 @@ CUES: tuple[Cue, ...] = tuple(
         (0.7, r"\bend[- ]of[- ](life|support)\b|(?-i:\bEOL\b)|no longer (supported|maintained)"),
         (0.55, r"\b(please )?(upgrade|update|patch)\b" + _W + r"\b(latest|newer|newest|current|recent|supported) (version|release)|\bupgrad(e|ing) to\b|\bupdat(e|ing) to (version |v)?\d"),
         (0.55, r"\b(more than |over )?(\d+|ten|five|several|many) years old\b|\b(published|public|known|several|numerous|multiple) (xss )?(cves|vulnerabilities|issues|exploits)\b|\b(is|are) (affected|vulnerable) (by|to) (cve|multiple|several|many)"),
+        (0.55, r"\b[\d.]+\w* (to|through|-|bis|hasta|à) [\d.]+\w* (is|are|sind|est|son) (affected|vulnerable|betroffen|vulnérables?|afectad[oa]s?)|\bfixed in (version |v)?\d|\b(vulnerable|affected) (to|by) (regre\w+|CVE)"),
         (0.45, r"\b(nginx|apache|httpd|php|openssl|openssh|jquery|wordpress|iis|tomcat|bootstrap|angular(js)?|drupal|exim|postfix|node(\.js)?|django|rails|spring|log4j|struts|lodash|moment(\.js)?|react|vue|elasticsearch|redis|mysql|postgresql|windows server)[ /:-]?v?\d+\.\d+"),
         (0.8, r"veraltet\w*|nicht mehr unterstützt|alte(n)? Version|End[- ]of[- ]Life|Aktualisieren Sie"),
         (0.55, r"Update auf (Version )?\d|(zahlreiche|mehrere|bekannte)n? (CVEs|Schwachstellen|Sicherheitslücken)|stammt aus dem Jahr"),
-        (0.8, r"desactualizad\w+|obsolet\w+|versi[oó]n (antigua|vieja|anterior)|fin de (vida|soporte)|sin soporte|versi[oó]n vulnerable|actualic\w+ a la|obsol[eè]te|version ancienne"),
+        (0.8, r"desactualizad\w+|desatualizad\w+|non (è )?più supportat\w*|n[ãa]o (é )?mais suportad\w*|versione (obsoleta|vecchia|datata)|vers[ãa]o (antiga|obsoleta)|obsolet\w+|versi[oó]n (antigua|vieja|anterior)|fin de (vida|soporte)|sin soporte|versi[oó]n vulnerable|actualic\w+ a la|obsol[eè]te|version ancienne"),
         (0.8, r"古い(バージョン|版)|旧バージョン|サポート(が)?終了|最新(版|バージョン)(へ|に)(の)?(アップデート|更新|アップグレード)|バージョンが古"),
     ])
     # Not a report at all: the policy asks for "a clear and detailed report with enough
@@ -196,12 +209,12 @@ CUES: tuple[Cue, ...] = tuple(
         (0.5, r"\bbug bounty\b|\bbounty\b|\breward\b"),
         (0.85, r"\b(permission|allowed|ok|okay|approval|consent)\b" + _W + r"\b(publish|disclose|blog|write about|present|talk about|share (it|this|the))|\b(publish|post|release)\b" + _W + r"\b(write-?up|blog post|article|advisory|my findings|my research|talk)"),
         (0.85, r"\bthank(s| you)\b" + _W + r"\b(fix|fixing|fixed|quick|fast|prompt|swift|resolv|reward|patch|handl|response|bounty|acknowledg)|\b(appreciate|appreciated)\b" + _W + r"\b(quick|fast|prompt|swift|fix|response)"),
-        (0.85, r"\b(we|our (company|team|firm)|i) (offer|provide|specialize in|sell)s?\b" + _W + r"\b(penetration test|pentest|security (service|audit|assessment|testing|solution)|audit|consult)|\b(schedule|book|arrange) a (call|demo|meeting|consultation)\b|\b(free|complimentary|discounted) (security )?(audit|assessment|scan|pentest|consultation)"),
+        (0.85, r"\b(we|our (company|team|firm)|i) (offer|provide|specialize in|sell)s?\b" + _W + r"\b(penetration test|pentest|security (service|audit|assessment|testing|solution)|audit|consult)|\b(schedule|book|arrange|hop on|have) a (quick |short |brief )?(\d+[- ]?min(ute)?s? )?(call|demo|meeting|chat|consultation)\b|\boffers?\b" + _W + r"\b(penetration test\w*|pentest\w*|managed (security|vulnerability)|security (audits?|assessments?|services))|\b(free|complimentary|discounted)\b" + _W + r"\b(audit|assessment|scan|pentest|penetration test|consultation|scoping call)"),
         (0.8, r"\b(any )?(update|news|status|progress|feedback)\b" + _W + r"\b(on|about|regarding|of)\b" + _W + r"\b(my|the|our) (report|submission|finding|ticket|case|email|disclosure)|\b(have|has)(n't| not) (heard|received|got(ten)?) (back|anything|any (response|reply))"),
         (0.6, r"\bfollowing up on (my|the|our)\b|\bfollow-?up (on|to) (my|our) (report|submission|email)|\b(i|we) reported\b" + _W + r"\b(last|on|in|weeks?|months?|days?)\b"),
-        (0.75, r"\bhall of fame\b|\bswag\b|\bt-?shirt\b|\b(certificate|letter) of (appreciation|recognition)|\b(my )?(resume|cv)\b|\b(job|position|internship|career) (application|opportunit|opening)"),
+        (0.75, r"\bhall of fame\b|\bswag\b|\bt-?shirt\b|\b(certificate|letter) of (appreciation|recognition)|\b(my )?(resume|cv)\b|\b(job|position|internship|career) (application|opportunit|opening)|Bewerbung|solicitud de empleo|candidatura|candidature|応募|採用|求人"),
         (0.8, r"Belohnung|Prämie|Kopfgeld|Vergütung|Bug[- ]Bounty|bevor ich" + _W + r"(Details|Einzelheiten|Informationen)|Hall of Fame|vielen Dank für" + _W + r"(schnell|rasch|Behebung|Antwort)|(Stand|Status) (meiner|meines|der|des)" + _W + r"(Meldung|Berichts|Anfrage)|veröffentlichen dürfen|Wir bieten" + _W + r"(Penetrationstest|Sicherheits)"),
-        (0.8, r"recompensa|gratificaci[oó]n|antes de (compartir|enviar|revelar|dar)" + _W + r"detalles|sal[oó]n de la fama|gracias por" + _W + r"(r[aá]pid|pront|soluci[oó]n|respuesta)|estado de (mi|nuestro) (reporte|informe|caso)|ofrecemos (servicios|auditor|pruebas)|permiso para publicar|r[ée]compense|avant de (partager|divulguer)"),
+        (0.8, r"recompensa|gratificaci[oó]n|antes de (compartir|enviar|revelar|dar)" + _W + r"detalles|sal[oó]n de la fama|gracias por" + _W + r"(r[aá]pid|pront|soluci[oó]n|respuesta)|estado de (mi|nuestro) (reporte|informe|caso)|ofrecemos (servicios|auditor|pruebas)|permiso para publicar|(autoriza[çc][ãa]o|permiss[ãa]o|permesso|autorizzazione) (para|per|di|de) (publicar|pubblicare|divulgar|divulgare)|r[ée]compense|avant de (partager|divulguer)"),
         (0.8, r"報奨金|謝礼|報酬|バウンティ|(詳細|情報)(を|の)?(お送り|お伝え|共有|開示|提供)(する|いたす)前に|公開(して(も)?よろしい|の許可|させていただ)|殿堂|迅速な(ご)?対応|(進捗|対応状況)(を|について|は)|弊社(では)?.{0,30}(サービス|診断|ペネトレーション)"),
     ])
 )
@@ -216,10 +229,37 @@ REPRODUCTION: tuple[Step, ...] = tuple(
         (0.3, True, r"^\s*(\d+[.)]|step \d+|schritt \d+|paso \d+|手順\s*\d+|[①②③])\s*\S"),
         (0.6, True, r"\b(i|we) (was|were|am|are) able to\b|\b(i|we) (could|managed to|successfully)\b(?!\s*(not|n't|never))|\bsuccessfully (accessed|read|retrieved|downloaded|modified|deleted|changed|executed|bypassed|obtained|took over)|(konnte ich|gelang es (mir|uns))(?![^.\n]{0,40}\bnicht\b)|(?<!no )(pude|logr[eé]|consegu[ií]|pudimos)\s+\w+|j'ai pu|(でき|成功し)ました"),
         (0.5, True, r"\b(let|allowed|enabled) me (to )?(set|read|access|log|view|see|download|change|take|reset|obtain|retrieve|execute|run)|\bi (got|received|obtained|retrieved|gained) (a |an |the )?(valid |working |admin |full |their |another )?(session|access|token|shell|password|data|response|list|copy|cookie)|\b(returns?|returned|responds? with) (a |an |http )?([1-5]\d\d|json)\b"),
-        (0.5, True, r"^\s*curl\s|^\s*[-*>]?\s*(GET|POST|PUT|PATCH|DELETE) (https?://|/)\S*|^\s*HTTP/[0-9.]+ [2345]\d\d"),
+        # A request sent (a header check with "curl -I" is not one: it is what a best-practice report shows).
+        (0.5, True, r"^\s*[$#>]?\s*curl\s(?![^\n]*\s-(-head|s?I|Is)\b)|^\s*[-*>]?\s*(GET|POST|PUT|PATCH|DELETE) (https?://|/)\S*"),
+        (0.3, False, r"^\s*HTTP/[0-9.]+ [2345]\d\d"),
+        # A heading that opens the steps: "Steps:", "What I did", "Schritte:", "再現手順".
+        (0.4, True, r"^\W{0,4}(steps|repro(duction)?|what i did|how to reproduce|schritte|vorgehen|pasos|[ée]tapes|passos|passaggi|手順)\b[^\n]{0,30}$"),
+        # What the researcher did and got: "I exploited it", "we retrieved the keys".
+        (0.5, True, r"\b(i|we) (then |also |successfully |actually )?(exploited|obtained|retrieved|extracted|exfiltrated|dumped|downloaded|accessed|reproduced|intercepted|hijacked|took over|logged in as|received (a|an|the|their|another))\b|(habe|hatte|haben) (ich|wir)\b[^.\n]{0,60}\b(erhalten|ausgelesen|abgerufen|übernommen|abgegriffen|reproduziert|ausgenutzt)|\b(erhielt|bekam) ich\b|(obtuve|extraje|descargu[eé]|acced[ií] a)\b"),
+        # Secrets a proof shows (redacted or not).
+        (0.4, True, r"AccessKeyId|SecretAccessKey|AWS_SECRET|aws_access_key|BEGIN (RSA |OPENSSH |EC )?PRIVATE KEY|\beyJ[\w-]{10,}\.|\b(session|access|bearer|refresh)[ _-]?token[\"']?\s*[:=]"),
         (0.4, True, r"<script|onerror\s*=|onload\s*=|javascript:alert|alert\(|' ?or ?'?1'? ?= ?'?1|union\s+select|\.\./\.\./|\{\{7\*7\}\}|\$\{jndi:|sleep\(\d+\)|/etc/passwd|169\.254\.169\.254"),
         (0.3, False, r"CVSS:[34]\.\d/|\bCWE-\d+"),
         (0.4, False, r"\b(response|server) (returns?|returned|responds?|responded|contains?|contained|shows?|showed|leaks?|leaked|discloses?|disclosed|includes?)\b|\b(account takeover|idor|insecure direct object|sql injection|remote code execution|\brce\b|ssrf|xss|cross-site|authentication bypass|privilege escalation|path traversal)\b"),
     ]
+)
+
+# A report that says it did not exploit or test what it describes. Not "I did not use the
+# keys": restraint after a reproduction is what careful researchers write.
+NOT_REPRODUCED = re.compile(
+    r"\b(i|we) (did not|didn'?t|have not|haven'?t|never|could not|couldn'?t) (yet )?(attempt(ed)? (to exploit|exploitation|an exploit|it|this)|exploit(ed)? (it|this|the)|test(ed)? (it|this|whether|if)|verif(y|ied) (it|this|whether|if|that)|reproduce[d]? (it|this|the))\b"
+    r"|\b(no|without) (actual |active |real )?exploitation (was )?(attempted|performed|done|tried)|\b(has|have) not (been |yet )?(exploited|tested|verified|validated|confirmed)\b"
+    r"|nicht (getestet|ausgenutzt|verifiziert|ausprobiert)|no (lo )?(he|hemos) (probado|explotado|verificado)|je n'ai pas (test|exploit|v[ée]rifi)"
+    r"|(検証|確認|悪用|テスト)(は)?(して|しておりま)(い)?ません",
+    re.IGNORECASE,
+)
+
+# A finding a tool made and the researcher then checked by hand: the scanner clause of the
+# policy ("not manually validated") no longer applies.
+MANUALLY_CHECKED = re.compile(
+    r"\b(confirmed|verified|validated|reproduced|checked|tested|exploited)\b" + _W + r"\b(by hand|manually)\b"
+    r"|\bmanual(ly)? (confirmed|verified|validated|reproduced|exploitation|testing|confirmation|verification|follow-?up)"
+    r"|manuell (bestätigt|verifiziert|überprüft|nachvollzogen)|(confirm|verific|comprob)\w* (a mano|manualmente)|v[ée]rifi\w* (à la main|manuellement)|手動で(確認|検証)",
+    re.IGNORECASE,
 )
 # fmt: on

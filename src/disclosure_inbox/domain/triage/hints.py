@@ -10,14 +10,23 @@ How a report is scored, in order:
 1. every cue of ``cues.CUES`` is looked for in every source (subject, text, text
    attachments); a cue counts once, at its first match, and its sentence is the evidence;
 2. a category's confidence combines its cues as independent signals ("noisy or"):
-   1 - (1 - w1)(1 - w2)...; hosts outside ``[scope] domains`` (and no host inside) add a
-   ``third_party`` cue; a vague claim in a short mail with nothing to reproduce adds a
-   ``no_report`` one;
-3. a concrete reproduction (``cues.REPRODUCTION``: steps, a request, a payload, "I was able
-   to...") of strength r scales every confidence by 1 - r/2 (``no_report`` by 1 - r), and a
-   report that names a host in scope with a reproduction of strength 0.7 or more gets no hint
-   at all: that is what an in-scope report looks like;
-4. categories at or over the threshold are hints, highest first, three at most.
+   1 - (1 - w1)(1 - w2)...; a vague claim in a short mail with nothing to reproduce adds a
+   ``no_report`` cue;
+3. the target: hosts outside ``[scope] domains`` (and none inside, or only outside ones
+   linked, or only outside ones in the subject) add a ``third_party`` cue of 0.7, which a
+   reproduction strengthens rather than weakens: the proof is against someone else's host;
+4. a reproduction (``cues.REPRODUCTION``: steps, a request, a payload, "I was able to...")
+   of strength r, halved where the report says it did not exploit or test anything, scales
+   the confidences (``_shown``): by 1 - r/2, ``no_report`` by 1 - 0.8 x the concrete part,
+   scanner output and third parties by 1 - concrete/4, and the policy's exclusions (dos,
+   spam, social engineering, physical) not at all when no host in scope is named: a report
+   of what the researcher did is proved, not answered, by its steps;
+5. a report that names a host in scope with a reproduction of 0.7 or more is what an
+   in-scope report looks like: it gets no hint, unless one category is argued in three
+   sentences or more (a report template with "Steps to reproduce" around missing headers);
+6. scanner output found (0.7 or more) scales the other categories by 0.75, and a scanner
+   finding the report says was checked by hand (``cues.MANUALLY_CHECKED``) by 0.4;
+7. categories at or over the threshold are hints, highest first, three at most.
 
 Worked example: "The site m.io is missing the X-Frame-Options header, which allows
 clickjacking." matches the missing-header cue (0.85), the header-name cue (0.6) and the
@@ -34,13 +43,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from disclosure_inbox.domain.triage.anchors import present
-from disclosure_inbox.domain.triage.cues import CUES, REPRODUCTION
+from disclosure_inbox.domain.triage.cues import (
+    CUES,
+    MANUALLY_CHECKED,
+    NOT_REPRODUCED,
+    REPRODUCTION,
+)
 from disclosure_inbox.domain.triage.model import Hint, Source
 
 THRESHOLD = 0.5  # the default of [scope] hint_threshold
 MOST_HINTS = 3
 QUOTE_LIMIT = 240  # characters of evidence at most: a window of the sentence around the cue
 IN_SCOPE_REPRODUCTION = 0.7
+OUTSIDE_HOST = 0.7  # the third_party cue of a report whose targets are all outside the scope
+# The policy's exclusions: activities, which a reproduction shows were done.
+EXCLUSIONS = ("dos", "spam", "social_engineering", "physical")
+# Sentences quoted by cues of one category that outweigh a reproduction on a host in scope.
+# Not for scanner output (its requests look like a reproduction) nor third parties (a
+# library's bug shown on the organisation's host is the organisation's).
+ARGUED_CUES = 3
+_ARGUED = (*EXCLUSIONS, "best_practice", "theoretical", "outdated_version", "no_report")
 
 # Hosts a report cites rather than targets: references, advisories, the researcher's own
 # collaborator and paste services. They never make a report a third-party one.
@@ -137,41 +159,79 @@ def hints(
     linked = [h for h in url_hosts if not _reference(h)]
     inside = {h.lower() for h in in_scope_hosts}
     only_outside = bool(linked) and not any(h.lower() in inside for h in linked)
+    elsewhere = None
+    subject = " ".join(src.text.lower() for src in sources if src.where == "subject")
+    named = [h for h in targets if h.lower() in subject]
+    if named and not any(h.lower() in subject for h in in_scope_hosts):
+        # The subject names the target, and it is outside the scope ("XSS on help.example"):
+        # hosts in scope further down are context, not the target.
+        in_scope_hosts, targets, only_outside = (), named, True
     if targets and (not in_scope_hosts or only_outside):
         hit = texts.first(re.compile(re.escape(targets[0]), re.IGNORECASE))
         if hit is not None:
-            found.setdefault("third_party", []).append(_Found(0.6, *hit))
+            elsewhere = _Found(OUTSIDE_HOST, *hit)
     repro, concrete = texts.reproduction()
     if in_scope_hosts and repro >= IN_SCOPE_REPRODUCTION:
-        return ()
+        # What an in-scope report looks like, unless a category is argued at length: a
+        # template with "Steps to reproduce" around missing headers is still about headers.
+        found = {
+            k: v
+            for k, v in found.items()
+            if k in _ARGUED and len({c.evidence for c in v}) >= ARGUED_CUES
+        }
+        if not found:
+            return ()
     claim = _vague_claim(texts, repro, in_scope_hosts)
     if claim is not None:
         found.setdefault("no_report", []).append(claim)
     allowed = set(categories) if categories is not None else None
+    manual = texts.first(MANUALLY_CHECKED) is not None
     scanner = (
         "scanner_unvalidated" in found
         and _combine(c.weight for c in found["scanner_unvalidated"]) >= 0.7
     )
+    if elsewhere is not None:
+        found.setdefault("third_party", [])
     out: list[Hint] = []
     for category, cues in found.items():
         if allowed is not None and category not in allowed:
             continue
-        confidence = _combine(c.weight for c in cues)
-        if category == "no_report":
-            confidence *= 1 - 0.8 * concrete
-        elif category in ("scanner_unvalidated", "third_party"):
-            # Scanner output holds requests and payloads itself; a third party's bug comes
-            # with its own proof of concept.
-            confidence *= 1 - concrete / 4
-        else:
-            confidence *= 1 - repro / 2
+        confidence = _combine(c.weight for c in cues) * _shown(
+            category, repro, concrete, bool(in_scope_hosts)
+        )
+        if category == "third_party" and elsewhere is not None:
+            # A host outside the scope is the target: a reproduction against it proves the
+            # point rather than weakening it.
+            cues = [*cues, elsewhere]
+            confidence = 1 - (1 - confidence) * (1 - elsewhere.weight)
         if scanner and category not in ("scanner_unvalidated", "no_report"):
             confidence *= 0.75  # what a scanner reports (headers, versions) is its output
+        if category == "scanner_unvalidated" and manual:
+            confidence *= 0.4  # the policy excludes scan output "not manually validated"
         if confidence >= threshold:
             best = max(cues, key=lambda c: c.weight)
             out.append(Hint(category, _floor(confidence), best.evidence, best.where))
     out.sort(key=lambda h: -h.confidence)
     return tuple(out[:MOST_HINTS])
+
+
+def _shown(category: str, repro: float, concrete: float, in_scope: bool) -> float:
+    """How much of a category's confidence a reproduction leaves (step 3 of the docstring).
+
+    Worked example: a best-practice report with a numbered list (r = 0.3) keeps 85 % of
+    its confidence; with a host in scope and a reproduction of r = 0.7 or more, none is left
+    (``hints`` returns nothing). A report that says it flooded a host outside the scope keeps
+    all of its ``dos`` confidence, whatever it shows.
+    """
+    if category == "no_report":
+        return 1 - 0.8 * concrete if repro < IN_SCOPE_REPRODUCTION else 1 - repro / 2
+    if category in ("scanner_unvalidated", "third_party"):
+        # Scanner output holds requests and payloads itself; a third party's bug comes with
+        # its own proof of concept.
+        return 1 - concrete / 4
+    if category in EXCLUSIONS and not in_scope:
+        return 1.0  # what the researcher did (flooded, phoned, walked in) is the finding
+    return 1 - repro / 2
 
 
 def reproduction(sources: Sequence[Source]) -> tuple[float, float]:
@@ -203,6 +263,8 @@ class _Texts:
         return None
 
     def reproduction(self) -> tuple[float, float]:
+        """The reproduction's strength, halved where the report says it did not exploit or
+        test anything ("I did not attempt exploitation")."""
         found = [
             step
             for step in REPRODUCTION
@@ -210,7 +272,11 @@ class _Texts:
                 present(low, step.anchors) and step.pattern.search(s.text) for s, low in self.body
             )
         ]
-        return _combine(s.weight for s in found), _combine(s.weight for s in found if s.concrete)
+        doubt = 0.5 if any(NOT_REPRODUCED.search(s.text) for s, _ in self.body) else 1.0
+        return (
+            doubt * _combine(s.weight for s in found),
+            doubt * _combine(s.weight for s in found if s.concrete),
+        )
 
     def words(self) -> tuple[int, int]:
         """Words of the body, and its characters when it has few (Japanese has few breaks)."""
