@@ -162,6 +162,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return commands.outbox_retry(settings, args.id)
         case "stats":
             return _emit(commands.stats(settings), args.format)
+        case "security-txt":
+            from disclosure_inbox import commands_securitytxt as stxt
+
+            if args.check is None:
+                return _write_text(stxt.print_file(settings, sign=args.sign))
+            checked = stxt.check(settings, args.check, content_type=args.content_type)
+            _emit(checked, args.format, stxt.check_table)
+            return EXIT_FAILURE if checked["problems"] else EXIT_OK
         case "triage":
             from disclosure_inbox import commands_triage
 

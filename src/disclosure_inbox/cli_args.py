@@ -82,6 +82,13 @@ def _check_status_options(parser: argparse.ArgumentParser, args: argparse.Namesp
             parser.error(f"{option} goes only with --status {status}, not {args.status}")
 
 
+def _check_security_txt_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--format`` and ``--content-type`` are about a check's findings: the file itself is
+    printed as it is."""
+    if args.check is None and (args.content_type is not None or args.format != "table"):
+        parser.error("--content-type and --format go only with --check")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="disclosure-inbox",
@@ -211,6 +218,24 @@ def build_parser() -> argparse.ArgumentParser:
     ort.add_argument("id", type=_row_id)
 
     fmt(sub.add_parser("stats", help="counts"))
+
+    stxt = sub.add_parser(
+        "security-txt", help="print the RFC 9116 security.txt from [security_txt], or check one"
+    )
+    mode = stxt.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--sign", action="store_true", help="clearsign it with the organisation's OpenPGP key"
+    )
+    mode.add_argument(
+        "--check", metavar="FILE", help="check FILE (- for stdin) instead; exit 1 on a problem"
+    )
+    stxt.add_argument(
+        "--content-type",
+        metavar="VALUE",
+        help="with --check: the Content-Type the file is served with, to check it too",
+    )
+    fmt(stxt)
+    stxt.set_defaults(after_parse=lambda args: _check_security_txt_options(stxt, args))
 
     triage = sub.add_parser("triage", help="hints, indicators, duplicates").add_subparsers(
         dest="triage_command", required=True

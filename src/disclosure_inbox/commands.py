@@ -56,6 +56,11 @@ def check_config(settings: Settings, *, connect: bool) -> int:
     # Nothing else is built without --connect: a configuration can be checked anywhere.
     App.check_templates(settings)
     say(f"configuration {settings.source} is valid")
+    if settings.security_txt is not None:
+        from disclosure_inbox.commands_securitytxt import config_warnings
+
+        for line in config_warnings(settings, now=App.command_clock().now()):
+            say(f"warning: {line}", level=logging.WARNING)
     if not connect:
         return 0
     app = App.without_template_check(settings)

@@ -33,6 +33,7 @@ from disclosure_inbox.config_policy import (
     plain_addresses,
 )
 from disclosure_inbox.config_scope import Scope
+from disclosure_inbox.config_securitytxt import SecurityTxt
 
 __all__ = [
     "Calendar",
@@ -40,6 +41,7 @@ __all__ = [
     "Escalation",
     "Limits",
     "Loops",
+    "SecurityTxt",
     "Settings",
     "Sla",
     "Staff",
@@ -276,6 +278,8 @@ class Settings(_Section):
     health: Health = Health()
     staff: Staff = Staff()
     scope: Scope = Scope()
+    # The RFC 9116 file `security-txt` prints; None: no such file is configured.
+    security_txt: SecurityTxt | None = None
     source: str = ""
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from disclosure_inbox.domain.model import RawMessage
+from disclosure_inbox.domain.securitytxt import Signature
 
 
 class Clock(Protocol):
@@ -69,3 +70,20 @@ class BlobStore(Protocol):
         """Store ``data`` durably; return its sha256 hex digest. Idempotent."""
 
     def get(self, sha256: str) -> bytes: ...
+
+
+class ClearSigner(Protocol):
+    """The organisation's OpenPGP key, for signing text it publishes (security.txt)."""
+
+    def clearsign(self, text: str) -> str:
+        """``text`` as an OpenPGP cleartext signed message (RFC 4880 section 7), from
+        ``-----BEGIN PGP SIGNED MESSAGE-----`` to ``-----END PGP SIGNATURE-----``."""
+
+
+class ClearsignVerifier(Protocol):
+    """Checks cleartext signatures against the organisation's key."""
+
+    def verify_clearsigned(self, text: str) -> Signature:
+        """The signature of ``text``, a cleartext signed message: ``valid`` when it verifies
+        with the organisation's key, ``invalid`` when the text changed after signing or the
+        signature is damaged, ``unknown-key`` when another key made it."""

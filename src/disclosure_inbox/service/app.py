@@ -17,7 +17,13 @@ from disclosure_inbox.adapters.render import Renderer
 from disclosure_inbox.adapters.smtp import SmtpSender
 from disclosure_inbox.config import Settings
 from disclosure_inbox.domain.errors import DisclosureInboxError
-from disclosure_inbox.ports import Clock, Mailbox, SystemClock
+from disclosure_inbox.ports import (
+    ClearSigner,
+    ClearsignVerifier,
+    Clock,
+    Mailbox,
+    SystemClock,
+)
 from disclosure_inbox.service.acks import Acknowledger
 from disclosure_inbox.service.alerts import Alerts
 from disclosure_inbox.service.escalation import Escalator, ScanResult
@@ -145,6 +151,24 @@ class App:
 
     def alerts(self) -> Alerts:
         return Alerts(self.settings, self.store, self.renderer)
+
+    # --- for the commands that build no store (check-config, security-txt) -------------
+
+    @staticmethod
+    def command_clock() -> Clock:
+        """The clock of a command that needs only the time: the same as an App's."""
+        return SystemClock()
+
+    @staticmethod
+    def clearsigner(settings: Settings) -> ClearSigner | None:
+        """The organisation's OpenPGP key, to clearsign what it publishes; None while no
+        ``[openpgp]`` section is configured (the OpenPGP adapter is built from it here)."""
+        return None
+
+    @staticmethod
+    def clearsign_verifier(settings: Settings) -> ClearsignVerifier | None:
+        """Checks cleartext signatures against the organisation's key; None as above."""
+        return None
 
 
 @dataclass
