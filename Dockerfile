@@ -35,6 +35,14 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONUNBUFFERED=1 \
     DISCLOSURE_INBOX_CONFIG=/etc/disclosure-inbox/config.toml
 
+# gpg decrypts and signs mail (python-gnupg drives it) and gpg-agent holds the unlocked key;
+# gpgconf comes with gpg. Not pinned to a version: Debian's security updates to gpg should reach
+# the image with every rebuild, and bookworm's stable versions change only for those.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gpg gpg-agent \
+    && rm -rf /var/lib/apt/lists/*
+
 # Installed straight from the builder's wheels, offline: the image holds exactly what was built.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     pip install --no-cache-dir --no-index /wheels/*.whl

@@ -1,4 +1,4 @@
-"""Fixtures that run real servers: Dovecot, an SMTP sink, SQLite and PostgreSQL.
+"""Fixtures that run real servers: Dovecot, an SMTP sink, SQLite and PostgreSQL; and gpg.
 
 Tests fail, rather than skip, when a server they need is missing, so that a machine without
 it cannot pass for green. To leave those tests out on purpose:
@@ -24,6 +24,7 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from disclosure_inbox.testing.dovecot import DovecotServer, ImapAccount, dovecot_installed
+from disclosure_inbox.testing.openpgp_keys import ThrowawayKey, ThrowawayKeys, copy_home, stop_agent
 from disclosure_inbox.testing.smtp_sink import SmtpSink
 
 POSTGRES_URL = os.environ.get(
@@ -131,3 +132,28 @@ def corpus_files(shared_dir: Path) -> list[Path]:
     if not files:
         pytest.skip(f"no .eml files in {shared_dir / 'corpus' / 'public'}")
     return files
+
+
+@pytest.fixture(scope="session")
+def pgp_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThrowawayKeys]:
+    """Throwaway OpenPGP keys, made once: the organisation's (passphrase ``org pass``), a
+    reporter's and a stranger's (no passphrase). Each lives in a GnuPG home of its own;
+    tests change copies from `pgp_home`, never these."""
+    keys = ThrowawayKeys.make(tmp_path_factory.mktemp("pgp"))
+    yield keys
+    keys.close()
+
+
+@pytest.fixture
+def pgp_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[ThrowawayKey], Path]]:
+    """``pgp_home(key)``: a fresh copy of ``key``'s GnuPG home for this test. The copies sit
+    under short paths (the agent's sockets live in them); their agents are stopped after."""
+    homes: list[Path] = []
+
+    def copy(key: ThrowawayKey) -> Path:
+        homes.append(copy_home(key.home, tmp_path_factory.mktemp("gnupg")))
+        return homes[-1]
+
+    yield copy
+    for home in homes:
+        stop_agent(home)

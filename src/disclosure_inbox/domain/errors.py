@@ -5,7 +5,8 @@ DisclosureInboxError
  │    ├── MailboxUnavailable  IMAP connect/login/select failed or dropped
  │    ├── StoreUnavailable    the database cannot be reached
  │    ├── LeadershipLost      another instance took over: this one's writes are refused
- │    └── SendDeferred        SMTP 4xx or a network error while sending
+ │    ├── SendDeferred        SMTP 4xx or a network error while sending
+ │    └── OpenPGPUnavailable  gpg could not be started, or did not finish in time
  └── PermanentError          retrying will not help
       ├── SecurityError       TLS could not be set up or verified (never downgraded)
       ├── SendRejected        SMTP 5xx: the server refused the message
@@ -13,6 +14,7 @@ DisclosureInboxError
       ├── NotFound            no such report, outbox row, ...
       ├── DamagedStore        bytes the store refers to are missing, or no longer match
       ├── CannotWrite         a file for staff (a saved attachment) cannot be written
+      ├── KeyUnusable         an OpenPGP key to encrypt to or sign with cannot be used
       ├── AlreadyRecorded     a unique key shows another instance did this step first
       └── UsageError          bad arguments that argparse cannot see
 """
@@ -47,6 +49,10 @@ class SendDeferred(TransientError):
     pass
 
 
+class OpenPGPUnavailable(TransientError):
+    """gpg could not be run, or was stopped at its time limit; the same call may succeed later."""
+
+
 class PermanentError(DisclosureInboxError):
     pass
 
@@ -74,6 +80,11 @@ class DamagedStore(PermanentError):
 
 class CannotWrite(PermanentError):
     """A directory or file that staff asked for cannot be made; the reason is the system's."""
+
+
+class KeyUnusable(PermanentError):
+    """No usable OpenPGP key for a recipient (missing, expired, revoked, no encryption
+    subkey), or the signing key cannot sign; the message says which."""
 
 
 class AlreadyRecorded(PermanentError):

@@ -7,6 +7,8 @@
   message it accepts and can answer the next messages with a chosen 4xx or 5xx reply.
 - `disclosure_inbox.testing.mailgen`: deterministic, realistic inbound mail to load into
   the server.
+- `disclosure_inbox.testing.openpgp_keys`: throwaway OpenPGP keys made by gpg, each in a
+  GnuPG home of its own (`ThrowawayKeys`), and copies of those homes for one test.
 
 Nothing is re-exported here, so importing one helper does not import the other's
 dependencies (aiosmtpd is only in the `test` extra).
