@@ -61,6 +61,13 @@ def check_config(settings: Settings, *, connect: bool) -> int:
 
         for line in config_warnings(settings, now=App.command_clock().now()):
             say(f"warning: {line}", level=logging.WARNING)
+    if settings.openpgp is not None:
+        from disclosure_inbox.service.keyring import open_keyring
+
+        keyring = open_keyring(settings)
+        assert keyring is not None
+        keyring.check()  # ConfigError when the passphrase does not unlock the key
+        say(f"OpenPGP key {keyring.own} in {keyring.home}: ok ({len(keyring.staff)} staff keys)")
     if not connect:
         return 0
     app = App.without_template_check(settings)

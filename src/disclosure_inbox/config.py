@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from disclosure_inbox.config_openpgp import OpenPGP
 from disclosure_inbox.config_policy import (
     Calendar,
     Escalation,
@@ -280,6 +281,8 @@ class Settings(_Section):
     scope: Scope = Scope()
     # The RFC 9116 file `security-txt` prints; None: no such file is configured.
     security_txt: SecurityTxt | None = None
+    # The organisation's OpenPGP key; None: mail is neither decrypted nor encrypted.
+    openpgp: OpenPGP | None = None
     source: str = ""
 
     @model_validator(mode="after")
@@ -338,7 +341,12 @@ def _first_error(exc: ValidationError) -> str:
 
 def parse_settings(data: dict[str, Any], source: str = "") -> Settings:
     data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
-    for section, key in (("imap", "password"), ("smtp", "password"), ("staff", "token_secret")):
+    for section, key in (
+        ("imap", "password"),
+        ("smtp", "password"),
+        ("staff", "token_secret"),
+        ("openpgp", "passphrase"),
+    ):
         if isinstance(data.get(section), dict):
             _read_secret(data[section], key, section)
     try:

@@ -48,3 +48,7 @@ def configure(*, debug: bool = False, json_lines: bool = False) -> None:
     # imaplib's can include credentials.
     for noisy in ("imapclient", "mailparser", "aiosmtplib", "apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # python-gnupg warns of every non-zero gpg exit, which the OpenPGP adapter reads as an
+    # outcome (an unknown signer, a message we cannot decrypt), and its debug output holds
+    # bytes of the data.
+    logging.getLogger("gnupg").setLevel(logging.ERROR)

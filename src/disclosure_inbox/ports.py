@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from disclosure_inbox.domain.model import RawMessage
-from disclosure_inbox.domain.securitytxt import Signature
+from disclosure_inbox.domain.openpgp import Signature
 
 
 class Clock(Protocol):

@@ -17,6 +17,7 @@ from disclosure_inbox.adapters.render import Renderer
 from disclosure_inbox.adapters.smtp import SmtpSender
 from disclosure_inbox.config import Settings
 from disclosure_inbox.domain.errors import DisclosureInboxError
+from disclosure_inbox.domain.openpgp import Signature
 from disclosure_inbox.ports import (
     ClearSigner,
     ClearsignVerifier,
@@ -28,6 +29,7 @@ from disclosure_inbox.service.acks import Acknowledger
 from disclosure_inbox.service.alerts import Alerts
 from disclosure_inbox.service.escalation import Escalator, ScanResult
 from disclosure_inbox.service.intake import Intake, IntakeResult, Planners
+from disclosure_inbox.service.keyring import Keyring, open_keyring
 from disclosure_inbox.service.leader import Leadership, leadership_for
 from disclosure_inbox.service.notices import StaffNotifier
 from disclosure_inbox.service.outbox import DrainResult, Outbox
@@ -46,6 +48,7 @@ class App:
     blobs: FileBlobStore
     renderer: Renderer
     clock: Clock = field(default_factory=SystemClock)
+    keyring: Keyring | None = None  # [openpgp]; None: no OpenPGP
     _parser: Parser | None = field(default=None, init=False, repr=False)
     _outbox: Outbox | None = field(default=None, init=False, repr=False)
 
@@ -53,6 +56,9 @@ class App:
     def build(cls, settings: Settings, clock: Clock | None = None) -> App:
         renderer = Renderer(settings.templates.dir, settings.templates.locale)
         renderer.check()  # every template, rendered with sample data: ConfigError if broken
+        keyring = open_keyring(settings)
+        if keyring is not None:
+            keyring.check()  # a wrong passphrase is a configuration error at start-up
         store = Store.from_url(settings.database_url)
         blobs = FileBlobStore(settings.storage.path / "blobs")
         return cls(
@@ -61,6 +67,7 @@ class App:
             blobs=blobs,
             renderer=renderer,
             clock=clock or SystemClock(),
+            keyring=keyring,
         )
 
     def open_mailbox(self) -> Mailbox:
@@ -162,13 +169,34 @@ class App:
     @staticmethod
     def clearsigner(settings: Settings) -> ClearSigner | None:
         """The organisation's OpenPGP key, to clearsign what it publishes; None while no
-        ``[openpgp]`` section is configured (the OpenPGP adapter is built from it here)."""
-        return None
+        ``[openpgp]`` section is configured."""
+        keyring = open_keyring(settings)
+        if keyring is None:
+            return None
+        keyring.check()
+        return _Clearsigning(keyring)
 
     @staticmethod
     def clearsign_verifier(settings: Settings) -> ClearsignVerifier | None:
         """Checks cleartext signatures against the organisation's key; None as above."""
-        return None
+        keyring = open_keyring(settings)
+        return _Clearsigning(keyring) if keyring is not None else None
+
+
+class _Clearsigning:
+    """The keyring as the security.txt command's ports: text in, text out."""
+
+    def __init__(self, keyring: Keyring) -> None:
+        self.keyring = keyring
+
+    def clearsign(self, text: str) -> str:
+        return self.keyring.pgp.clearsign(text.encode("utf-8")).decode("utf-8")
+
+    def verify_clearsigned(self, text: str) -> Signature:
+        found = self.keyring.pgp.verify_clearsigned(text.encode("utf-8"))
+        if found.status == "valid" and found.fingerprint != self.keyring.own:
+            return Signature("unknown-key", found.fingerprint)  # good, but not our key
+        return found
 
 
 @dataclass

@@ -92,6 +92,12 @@ class Message(Base):
     # The staff address that wrote it (a staff reply, a relay, a command); None: a reporter
     # or the system.
     author: Mapped[str | None] = mapped_column(String(320))
+    # OpenPGP: none | decrypted | unreadable (the reason in encryption_problem); a signature's
+    # status (valid | invalid | unknown-key) and its signer, when the message was signed.
+    encryption: Mapped[str] = mapped_column(String(12), default="none", server_default="none")
+    encryption_problem: Mapped[str | None] = mapped_column(Text)
+    signature_status: Mapped[str | None] = mapped_column(String(12))
+    signature_fingerprint: Mapped[str | None] = mapped_column(String(64))
 
     report: Mapped[Report | None] = relationship(
         back_populates="messages", foreign_keys=[report_id]
@@ -198,6 +204,11 @@ class OutboxRow(Base):
     # right before the send, so two senders never send one row within a lease.
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     lease_until: Mapped[datetime | None]
+    # OpenPGP: "reporter" (encrypt to the recipient's key if one is stored) or "staff"
+    # (encrypt to [openpgp] staff_keys); sealed_at: when ``raw`` was replaced by the sealed
+    # message, before its first send, so that every resend is the same bytes.
+    protect: Mapped[str | None] = mapped_column(String(10))
+    sealed_at: Mapped[datetime | None]
 
     message: Mapped[Message | None] = relationship()
 
@@ -311,3 +322,23 @@ class HintRow(Base):
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), primary_key=True)
     category: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)
     confidence: Mapped[float] = mapped_column(Float)
+
+
+class ReporterKey(Base):
+    """A public key a reporter sent, stored for the address it came from (and names in one of
+    its user IDs): replies to that address are encrypted to the newest one."""
+
+    __tablename__ = "reporter_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address: Mapped[str] = mapped_column(String(320))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    armored: Mapped[str] = mapped_column(Text)
+    uids: Mapped[list[str]] = mapped_column(JSON)
+    message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("address", "fingerprint", name="uq_reporter_keys_address_fpr"),
+        Index("ix_reporter_keys_address", "address", "created_at"),
+    )

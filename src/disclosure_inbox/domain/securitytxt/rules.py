@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Literal
 
+from disclosure_inbox.domain.openpgp import Signature
 from disclosure_inbox.domain.securitytxt.document import Document, parse
 from disclosure_inbox.domain.securitytxt.fields import (
     contact_problem,
@@ -48,14 +48,6 @@ _QUOTE_CHARS = 80
 class Level(StrEnum):
     ERROR = "error"
     WARNING = "warning"
-
-
-@dataclass(frozen=True, slots=True)
-class Signature:
-    """The signature of a clearsigned file, as the organisation's key verifier saw it."""
-
-    status: Literal["valid", "invalid", "unknown-key"]
-    fingerprint: str | None = None  # the signer's, when the signature names it
 
 
 @dataclass(frozen=True, slots=True)
