@@ -34,10 +34,13 @@ class Cue:
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """A reproduction cue: ``concrete`` when it shows one rather than names one."""
+    """A reproduction cue: ``concrete`` when it shows one rather than names one; ``form``
+    when it is the shape of a report (a "Steps to reproduce" heading, a numbered list, a
+    CVSS vector), which a template has without any reproduction."""
 
     weight: float
     concrete: bool
+    form: bool
     pattern: re.Pattern[str]
     anchors: tuple[str, ...] | None = field(init=False)
 
@@ -69,7 +72,7 @@ CUES: tuple[Cue, ...] = tuple(
         (0.6, r"\b(thousands|millions|hundreds of thousands|\d{1,3}[,.]?\d{3}|\d{4,}) (of )?(concurrent |parallel |simultaneous )?(requests|connections|packets|calls)\b"),
         (0.55, r"\b(crash(ed|es)?|took down|take (it |the \w+ )?down|bring down|brought down|knock(ed)? (it |\w+ )?offline|went down|goes down|unresponsive|unavailable|keeps? (a |the |all )?(workers?|threads?|cpu|server)s? busy)\b"),
         (0.45, r"\b(no|missing|lack of|without( any)?) rate[- ]?limit"),
-        (0.6, r"lahmleg|lahmgeleg|überlast|Absturz|abstürz|tausende[n]? (von )?(Anfragen|Requests)|nicht mehr erreichbar"),
+        (0.6, r"zip[- ]?bomb\w*|Dekompressionsbombe|Ressourcen-?(erschöpfung|verbrauch)|Speicherverbrauch|overbelast\w*|onbereikbaar|sobrecarga|lahmleg|lahmgeleg|überlast|Absturz|abstürz|tausende[n]? (von )?(Anfragen|Requests)|nicht mehr erreichbar"),
         (0.6, r"(tumbar|saturar|colapsar|sobrecargar) (el|la|los|sus) (servidor|servicio|sitio|web|api)|miles de (peticiones|solicitudes|conexiones)|ca[ií]da del (servicio|servidor)|dej(ar|ó|a) de responder"),
         (0.6, r"大量の(リクエスト|アクセス|接続|パケット)|過負荷|高負荷|(サーバ|サービス)(ー)?(が|を)?(ダウン|停止)|応答(不能|しなくな)"),
         (0.45, r"(sin|ningún) l[ií]mite de (peticiones|solicitudes|velocidad)|kein(e)? Rate[- ]?Limit|レート制限(が)?(ない|ありません|されていません)"),
@@ -114,9 +117,9 @@ CUES: tuple[Cue, ...] = tuple(
         (0.6, r"\b(server room|data ?cent(er|re)s?|your offices?|office building|headquarters|reception desk|front desk|premises)\b"),
         (0.55, r"\b(badges?|access cards?|key ?cards?|rfid|door lock|turnstile|security guard)\b"),
         (0.85, r"\busb[- ](drop|baiting)|\b(dropped|left|planted|scattered)\b" + _W + r"\b(usb|thumb|flash) (sticks?|drives?|keys?)|USB-Sticks?\b" + _W + r"\b(ausgelegt|verteilt|hinterlegt|liegen gelassen)"),
-        (0.55, r"\busb (sticks?|drives?|keys?|devices?)\b|USB-Stick|memoria USB|chiavett\w+ USB|pen ?drive|USBメモリ"),
+        (0.55, r"\busb (sticks?|drives?|keys?|devices?)\b|USB-Stick|memorias? USB|pendrives?|dispositivos? USB|chiavett\w+ USB|pen ?drive|USBメモリ"),
         (0.8, r"acesso f[ií]sico|accesso fisico|sicurezza fisica|seguran[çc]a f[ií]sica|Zutrittskarte\w*|Ausweis\w* (geklont|kopiert)|(clon\w+|klon\w+|copi\w+) (de |der |the )?(tarjetas?|badges?|Karten|access cards?)"),
-        (0.55, r"Serverraum|Rechenzentrum|Zutritt|Zugangskarte|Firmenausweis|Büroräume|Empfang"),
+        (0.55, r"serverruimte|datacenter|kantoor|toegangspas\w*|fysieke? toegang|papiercontainer|sala de servidores|escrit[oó]rio|crach[aá]|Serverraum|Rechenzentrum|Zutritt|Zugangskarte|Firmenausweis|Büroräume|Empfang"),
         (0.55, r"sala de servidores|centro de datos|tarjeta de acceso|instalaciones|sus oficinas|recepci[oó]n"),
         (0.55, r"サーバールーム|データセンター|入館証|社員証|ICカード|オフィス|受付|施設"),
         (0.45, r"\b(unlocked|propped open)\b" + _W + r"\b(door|room|cabinet|rack|gate)"),
@@ -182,7 +185,8 @@ CUES: tuple[Cue, ...] = tuple(
         (0.45, r"\bit (may|might|could) be possible\b|\bpotentially (allow|lead|enable|expose|result)|\bin (certain|some|specific) (circumstances|conditions|scenarios)|\bworst[- ]case\b"),
         (0.6, r"nicht (getestet|verifiziert|überprüft|ausprobiert|bestätigt)|könnte (möglicherweise|eventuell|unter Umständen|theoretisch)|denkbar|unter bestimmten Umständen"),
         (0.6, r"no (lo )?(he|hemos) (probado|verificado|comprobado|explotado|confirmado|conseguido|logrado|podido)|podr[ií]a (potencialmente|posiblemente|en teor[ií]a|ser vulnerable|permitir|llegar a)|ser[ií]a posible|en ciertas (circunstancias|condiciones)|(sin|no tengo|no hay) (una )?(prueba de concepto|poc)"),
-        (0.6, r"(検証|確認|実証|テスト|試)(は)?(して|しておりま|できて)(い)?ません|可能性(が)?(あります|があると|も)|仮に|かもしれません|悪用できる可能性"),
+        (0.6, r"te[oó]ricamente|em teoria|poss[ií]vel (quebra|ataque|explora[çc][ãa]o)|poderia (permitir|levar|ser)|n[ãa]o (testei|verifiquei|confirmei|explorei)|theoretisch|zou (kunnen|mogelijk)|niet getest|mogelijk kwetsbaar"),
+        (0.6, r"(検証|確認|実証|テスト|試)(は)?(して|しておりま|できて)(い)?ません|可能性(が)?(あります|があると|も|がある)|と考え|仮に|かもしれません|悪用できる可能性"),
         (0.4, r"\b(side[- ]channel|timing attack|race condition|quantum)\b"),
         (0.3, r"\bmight (be|allow|take|lead|let|enable)\b|\bpossible\b|\bposible\b|\bm[öo]gliche?r?\b"),
     ])
@@ -213,34 +217,37 @@ CUES: tuple[Cue, ...] = tuple(
         (0.8, r"\b(any )?(update|news|status|progress|feedback)\b" + _W + r"\b(on|about|regarding|of)\b" + _W + r"\b(my|the|our) (report|submission|finding|ticket|case|email|disclosure)|\b(have|has)(n't| not) (heard|received|got(ten)?) (back|anything|any (response|reply))"),
         (0.6, r"\bfollowing up on (my|the|our)\b|\bfollow-?up (on|to) (my|our) (report|submission|email)|\b(i|we) reported\b" + _W + r"\b(last|on|in|weeks?|months?|days?)\b"),
         (0.75, r"\bhall of fame\b|\bswag\b|\bt-?shirt\b|\b(certificate|letter) of (appreciation|recognition)|\b(my )?(resume|cv)\b|\b(job|position|internship|career) (application|opportunit|opening)|Bewerbung|solicitud de empleo|candidatura|candidature|応募|採用|求人"),
-        (0.8, r"Belohnung|Prämie|Kopfgeld|Vergütung|Bug[- ]Bounty|bevor ich" + _W + r"(Details|Einzelheiten|Informationen)|Hall of Fame|vielen Dank für" + _W + r"(schnell|rasch|Behebung|Antwort)|(Stand|Status) (meiner|meines|der|des)" + _W + r"(Meldung|Berichts|Anfrage)|veröffentlichen dürfen|Wir bieten" + _W + r"(Penetrationstest|Sicherheits)"),
+        (0.8, r"Belohnung|Prämie|Kopfgeld|Vergütung|Bug[- ]Bounty|bevor ich" + _W + r"(Details|Einzelheiten|Informationen)|Hall of Fame|vielen Dank für" + _W + r"(schnell|rasch|Behebung|Antwort)|(Stand|Status) (meiner|meines|der|des)" + _W + r"(Meldung|Berichts|Anfrage)|veröffentlichen dürfen|exklusives Angebot|unverbindlich\w* (Erstgespräch|Angebot|Beratung)|Festpreis|Wir bieten" + _W + r"(Penetrationstest|Sicherheits)"),
         (0.8, r"recompensa|gratificaci[oó]n|antes de (compartir|enviar|revelar|dar)" + _W + r"detalles|sal[oó]n de la fama|gracias por" + _W + r"(r[aá]pid|pront|soluci[oó]n|respuesta)|estado de (mi|nuestro) (reporte|informe|caso)|ofrecemos (servicios|auditor|pruebas)|permiso para publicar|(autoriza[çc][ãa]o|permiss[ãa]o|permesso|autorizzazione) (para|per|di|de) (publicar|pubblicare|divulgar|divulgare)|r[ée]compense|avant de (partager|divulguer)"),
         (0.8, r"報奨金|謝礼|報酬|バウンティ|(詳細|情報)(を|の)?(お送り|お伝え|共有|開示|提供)(する|いたす)前に|公開(して(も)?よろしい|の許可|させていただ)|殿堂|迅速な(ご)?対応|(進捗|対応状況)(を|について|は)|弊社(では)?.{0,30}(サービス|診断|ペネトレーション)"),
     ])
 )
 
+FORM, SUBSTANCE = True, False
+
 # A reproduction, and its result: what makes a report more than a claim. ``concrete`` rows
 # show one (steps, a request, a payload, what the researcher saw); the others name a class of
 # vulnerability or describe a response, which a claim does too.
 REPRODUCTION: tuple[Step, ...] = tuple(
-    Step(w, concrete, _compile(p))
-    for w, concrete, p in [
-        (0.6, True, r"\bsteps to reproduce\b|\breproduction steps\b|\bto reproduce\b|\bproof[- ]of[- ]concept\b|(?-i:\bPoC\b)|Schritte zur Reproduktion|Reproduktionsschritte|Nachstellen|pasos para reproducir|prueba de concepto|[ée]tapes (pour|de) reproduction|再現(手順|方法)|検証コード"),
-        (0.3, True, r"^\s*(\d+[.)]|step \d+|schritt \d+|paso \d+|手順\s*\d+|[①②③])\s*\S"),
-        (0.6, True, r"\b(i|we) (was|were|am|are) able to\b|\b(i|we) (could|managed to|successfully)\b(?!\s*(not|n't|never))|\bsuccessfully (accessed|read|retrieved|downloaded|modified|deleted|changed|executed|bypassed|obtained|took over)|(konnte ich|gelang es (mir|uns))(?![^.\n]{0,40}\bnicht\b)|(?<!no )(pude|logr[eé]|consegu[ií]|pudimos)\s+\w+|j'ai pu|(でき|成功し)ました"),
-        (0.5, True, r"\b(let|allowed|enabled) me (to )?(set|read|access|log|view|see|download|change|take|reset|obtain|retrieve|execute|run)|\bi (got|received|obtained|retrieved|gained) (a |an |the )?(valid |working |admin |full |their |another )?(session|access|token|shell|password|data|response|list|copy|cookie)|\b(returns?|returned|responds? with) (a |an |http )?([1-5]\d\d|json)\b"),
+    Step(w, concrete, form, _compile(p))
+    for w, concrete, form, p in [
+        (0.45, True, FORM, r"\bsteps to reproduce\b|\breproduction steps\b|\bto reproduce\b|\bproof[- ]of[- ]concept\b|(?-i:\bPoC\b)|Schritte zur Reproduktion|Reproduktionsschritte|Nachstellen|pasos para reproducir|prueba de concepto|[ée]tapes (pour|de) reproduction|再現(手順|方法)|検証コード"),
+        (0.3, True, FORM, r"^\s*(\d+[.)]|step \d+|schritt \d+|paso \d+|手順\s*\d+|[①②③])\s*\S"),
+        (0.6, True, SUBSTANCE, r"\b(i|we) (was|were|am|are) able to\b|\b(i|we) (could|managed to|successfully)\b(?!\s*(not|n't|never))|\bsuccessfully (accessed|read|retrieved|downloaded|modified|deleted|changed|executed|bypassed|obtained|took over)|(konnte ich|gelang es (mir|uns))(?![^.\n]{0,40}\bnicht\b)|(?<!no )(pude|logr[eé]|consegu[ií]|pudimos)\s+\w+|j'ai pu|(でき|成功し)ました"),
+        (0.5, True, SUBSTANCE, r"\b(let|allowed|enabled) me (to )?(set|read|access|log|view|see|download|change|take|reset|obtain|retrieve|execute|run)|\bi (got|received|obtained|retrieved|gained) (a |an |the )?(valid |working |admin |full |their |another )?(session|access|token|shell|password|data|response|list|copy|cookie)|\b(returns?|returned|responds? with) (a |an |http )?([1-5]\d\d|json)\b"),
         # A request sent (a header check with "curl -I" is not one: it is what a best-practice report shows).
-        (0.5, True, r"^\s*[$#>]?\s*curl\s(?![^\n]*\s-(-head|s?I|Is)\b)|^\s*[-*>]?\s*(GET|POST|PUT|PATCH|DELETE) (https?://|/)\S*"),
-        (0.3, False, r"^\s*HTTP/[0-9.]+ [2345]\d\d"),
+        (0.5, True, SUBSTANCE, r"^\s*[$#>]?\s*curl(?![^\n]*(\s-(-head|s?I|Is|s?D)\b|--dump-header|/dev/null))\s|^\s*[-*>]?\s*(GET|POST|PUT|PATCH|DELETE) (https?://|/)\S*"),
+        (0.3, False, FORM, r"^\s*HTTP/[0-9.]+ [2345]\d\d"),
         # A heading that opens the steps: "Steps:", "What I did", "Schritte:", "再現手順".
-        (0.4, True, r"^\W{0,4}(steps|repro(duction)?|what i did|how to reproduce|schritte|vorgehen|pasos|[ée]tapes|passos|passaggi|手順)\b[^\n]{0,30}$"),
+        (0.4, True, FORM, r"^\W{0,4}(steps|repro(duction)?|what i did|how to reproduce|schritte|vorgehen|pasos|[ée]tapes|passos|passaggi|手順)\b[^\n]{0,30}$"),
         # What the researcher did and got: "I exploited it", "we retrieved the keys".
-        (0.5, True, r"\b(i|we) (then |also |successfully |actually )?(exploited|obtained|retrieved|extracted|exfiltrated|dumped|downloaded|accessed|reproduced|intercepted|hijacked|took over|logged in as|received (a|an|the|their|another))\b|(habe|hatte|haben) (ich|wir)\b[^.\n]{0,60}\b(erhalten|ausgelesen|abgerufen|übernommen|abgegriffen|reproduziert|ausgenutzt)|\b(erhielt|bekam) ich\b|(obtuve|extraje|descargu[eé]|acced[ií] a)\b"),
+        (0.5, True, SUBSTANCE, r"\b(i|we) (then |also |successfully |actually )?(exploited|obtained|retrieved|extracted|exfiltrated|dumped|downloaded|accessed|reproduced|intercepted|hijacked|took over|logged in as|received (a|an|the|their|another))\b|(habe|hatte|haben) (ich|wir)\b[^.\n]{0,60}\b(erhalten|ausgelesen|abgerufen|übernommen|abgegriffen|reproduziert|ausgenutzt)|\b(erhielt|bekam) ich\b|(obtuve|extraje|descargu[eé]|acced[ií] a)\b"),
         # Secrets a proof shows (redacted or not).
-        (0.4, True, r"AccessKeyId|SecretAccessKey|AWS_SECRET|aws_access_key|BEGIN (RSA |OPENSSH |EC )?PRIVATE KEY|\beyJ[\w-]{10,}\.|\b(session|access|bearer|refresh)[ _-]?token[\"']?\s*[:=]"),
-        (0.4, True, r"<script|onerror\s*=|onload\s*=|javascript:alert|alert\(|' ?or ?'?1'? ?= ?'?1|union\s+select|\.\./\.\./|\{\{7\*7\}\}|\$\{jndi:|sleep\(\d+\)|/etc/passwd|169\.254\.169\.254"),
-        (0.3, False, r"CVSS:[34]\.\d/|\bCWE-\d+"),
-        (0.4, False, r"\b(response|server) (returns?|returned|responds?|responded|contains?|contained|shows?|showed|leaks?|leaked|discloses?|disclosed|includes?)\b|\b(account takeover|idor|insecure direct object|sql injection|remote code execution|\brce\b|ssrf|xss|cross-site|authentication bypass|privilege escalation|path traversal)\b"),
+        (0.4, True, SUBSTANCE, r"AccessKeyId|SecretAccessKey|AWS_SECRET|aws_access_key|BEGIN (RSA |OPENSSH |EC )?PRIVATE KEY|\beyJ[\w-]{10,}\.|\b(session|access|bearer|refresh)[ _-]?token[\"']?\s*[:=]"),
+        (0.4, True, SUBSTANCE, r"<script|onerror\s*=|onload\s*=|javascript:alert|alert\(|' ?or ?'?1'? ?= ?'?1|union\s+select|\.\./\.\./|\{\{7\*7\}\}|\$\{jndi:|sleep\(\d+\)|/etc/passwd|169\.254\.169\.254"),
+        (0.3, False, FORM, r"CVSS:[34]\.\d/|\bCWE-\d+"),
+        (0.35, False, SUBSTANCE, r"\b(response|server) (returns?|returned|responds?|responded|contains?|contained|shows?|showed|leaks?|leaked|discloses?|disclosed|includes?)\b"),
+        (0.4, False, FORM, r"\b(account takeover|idor|insecure direct object|sql injection|remote code execution|\brce\b|ssrf|xss|cross-site|authentication bypass|privilege escalation|path traversal)\b"),
     ]
 )
 

@@ -48,13 +48,14 @@ from disclosure_inbox.domain.triage.cues import (
     MANUALLY_CHECKED,
     NOT_REPRODUCED,
     REPRODUCTION,
+    Step,
 )
 from disclosure_inbox.domain.triage.model import Hint, Source
 
 THRESHOLD = 0.5  # the default of [scope] hint_threshold
 MOST_HINTS = 3
 QUOTE_LIMIT = 240  # characters of evidence at most: a window of the sentence around the cue
-IN_SCOPE_REPRODUCTION = 0.7
+IN_SCOPE_REPRODUCTION = 0.65
 OUTSIDE_HOST = 0.7  # the third_party cue of a report whose targets are all outside the scope
 # The policy's exclusions: activities, which a reproduction shows were done.
 EXCLUSIONS = ("dos", "spam", "social_engineering", "physical")
@@ -63,6 +64,8 @@ EXCLUSIONS = ("dos", "spam", "social_engineering", "physical")
 # library's bug shown on the organisation's host is the organisation's).
 ARGUED_CUES = 3
 _ARGUED = (*EXCLUSIONS, "best_practice", "theoretical", "outdated_version", "no_report")
+# ... and scanner output, unless the report says the finding was checked by hand.
+_ARGUED_UNCHECKED = (*_ARGUED, "scanner_unvalidated")
 
 # Hosts a report cites rather than targets: references, advisories, the researcher's own
 # collaborator and paste services. They never make a report a third-party one.
@@ -174,10 +177,11 @@ def hints(
     if in_scope_hosts and repro >= IN_SCOPE_REPRODUCTION:
         # What an in-scope report looks like, unless a category is argued at length: a
         # template with "Steps to reproduce" around missing headers is still about headers.
+        argued = _ARGUED if texts.first(MANUALLY_CHECKED) else _ARGUED_UNCHECKED
         found = {
             k: v
             for k, v in found.items()
-            if k in _ARGUED and len({c.evidence for c in v}) >= ARGUED_CUES
+            if k in argued and len({c.evidence for c in v}) >= ARGUED_CUES
         }
         if not found:
             return ()
@@ -247,7 +251,10 @@ class _Texts:
     def __init__(self, sources: Sequence[Source]) -> None:
         ordered = sorted(sources, key=lambda s: s.where == "subject")
         self.sources = [(s, s.text.lower()) for s in ordered]
-        self.body = [(s, low) for s, low in self.sources if s.where != "subject"]
+        # What the body shows, without the lines it quotes ("> ..."): a follow-up asking
+        # for news quotes the report it follows, which reproduces nothing anew.
+        body = [_unquoted(s) for s in ordered if s.where != "subject"]
+        self.body = [(s, s.text.lower()) for s in body]
 
     def first(
         self, pattern: re.Pattern[str], anchors: tuple[str, ...] | None = None
@@ -273,15 +280,19 @@ class _Texts:
             )
         ]
         doubt = 0.5 if any(NOT_REPRODUCED.search(s.text) for s, _ in self.body) else 1.0
-        return (
-            doubt * _combine(s.weight for s in found),
-            doubt * _combine(s.weight for s in found if s.concrete),
-        )
+        return doubt * _strength(found), doubt * _strength([s for s in found if s.concrete])
 
     def words(self) -> tuple[int, int]:
         """Words of the body, and its characters when it has few (Japanese has few breaks)."""
         words = sum(len(_WORDS.findall(s.text)) for s, _ in self.body)
         return words, (sum(len(s.text) for s, _ in self.body) if words < 10 else 0)
+
+
+def _unquoted(source: Source) -> Source:
+    if ">" not in source.text:
+        return source
+    kept = [line for line in source.text.split("\n") if not line.lstrip().startswith(">")]
+    return Source(source.where, "\n".join(kept))
 
 
 def _vague_claim(texts: _Texts, repro: float, in_scope: Sequence[str]) -> _Found | None:
@@ -313,6 +324,15 @@ def quote(text: str, start: int, end: int) -> str:
         begin = max(begin, start - QUOTE_LIMIT // 3)
         finish = min(finish, begin + QUOTE_LIMIT)
     return text[begin:finish].strip()
+
+
+def _strength(found: Sequence[Step]) -> float:
+    """A reproduction's strength: its form (steps, a list, a vector) counts once, by its
+    strongest cue, and what it shows (requests, payloads, results) adds up ("noisy or").
+    A template's headings alone stay below the in-scope mark; a heading and "I was able
+    to" pass it: 1 - (1 - 0.45)(1 - 0.6) = 0.78."""
+    form = max((s.weight for s in found if s.form), default=0.0)
+    return 1 - (1 - form) * (1 - _combine(s.weight for s in found if not s.form))
 
 
 def _combine(weights: object) -> float:
