@@ -172,6 +172,13 @@ def report_show(settings: Settings, ref: str) -> dict[str, Any]:
                 "author": m.author,
                 "subject": m.subject,
                 "body_text": m.body_text,
+                "encryption": m.encryption,
+                "encryption_problem": m.encryption_problem,
+                "signature": (
+                    {"fingerprint": m.signature_fingerprint, "status": m.signature_status}
+                    if m.signature_status
+                    else None
+                ),
             }
             for m in messages
         ],

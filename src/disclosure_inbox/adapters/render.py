@@ -229,6 +229,10 @@ _NOTICE: Mapping[str, Any] = {
         "security headers, or other non-exploitable configurations)",
         "Possible duplicate of SEC-2026-0001 (0.82): near-duplicate text (0.82)",
     ],
+    "encryption": "Encrypted report: its text is not in this mail. Read it with "
+    "`disclosure-inbox reports show SEC-2026-0001`.\nOpenPGP signature by "
+    + "0123456789ABCDEF" * 2
+    + "01234567: valid",
 }
 _QUIET_NOTICE = {
     **_NOTICE,
@@ -240,6 +244,7 @@ _QUIET_NOTICE = {
     "replies": False,
     "warning": "",
     "triage": [],
+    "encryption": "",
 }
 
 SAMPLES: Mapping[tuple[str, str], tuple[Mapping[str, Any], ...]] = {

@@ -44,6 +44,7 @@ from zoneinfo import ZoneInfo
 
 from disclosure_inbox.domain.loops import Verdict
 from disclosure_inbox.domain.model import Outcome, ParsedMessage
+from disclosure_inbox.domain.openpgp import Signature
 from disclosure_inbox.domain.outgoing import Built
 from disclosure_inbox.domain.refs import format_ref
 from disclosure_inbox.domain.sla import ClockState
@@ -83,6 +84,13 @@ class Incoming:
     staff: StaffVerdict | None = None
     # What triage made of its texts in the parse step (None: not assessed).
     triage: Assessment | None = None
+    # OpenPGP (service/pgpin.py): none | decrypted | unreadable, and why it is unreadable;
+    # the signature's verdict; the public keys offered for the sender's address
+    # (fingerprint, user IDs, armored key).
+    encryption: str = "none"
+    encryption_problem: str | None = None
+    signature: Signature | None = None
+    offered_keys: tuple[tuple[str, tuple[str, ...], str], ...] = ()
 
     @property
     def location(self) -> tuple[str, int, int]:

@@ -35,7 +35,7 @@ from typing import Any
 from disclosure_inbox.adapters.render import Renderer
 from disclosure_inbox.config import Settings
 from disclosure_inbox.domain import loops, tokens
-from disclosure_inbox.domain.intake import TOKEN_ELSEWHERE, Decision, Found, Writes
+from disclosure_inbox.domain.intake import TOKEN_ELSEWHERE, Decision, Found, Incoming, Writes
 from disclosure_inbox.domain.mail_ids import make_message_id
 from disclosure_inbox.domain.model import Outcome
 from disclosure_inbox.domain.outgoing import Outgoing
@@ -152,6 +152,10 @@ class StaffNotifier:
         parsed = d.incoming.parsed
         text, omitted = shown_text(parsed.text)
         subject = defang(header_safe(parsed.subject, 150)) or "(no subject)"
+        protect, sealed = self._sealing(d)
+        attachments = d.incoming.attachments
+        if sealed:  # a decrypted report, and no staff key to encrypt this notice to
+            text, omitted, attachments, triaged = "", 0, (), None
         context = {
             "organization": self.settings.organization.name,
             "mailbox": self.settings.organization.mailbox_address,
@@ -174,12 +178,13 @@ class StaffNotifier:
                     "size": a.size,
                     "sha256": a.sha256,
                 }
-                for a in d.incoming.attachments
+                for a in attachments
             ],
             "bounced": any(mid in writes.bounced for mid in d.incoming.quoted_ids),
             "warning": _warning(d),
             "replies": bool(self.settings.staff.token_keys),
             "triage": notice_lines(present(triaged, self.settings)) if triaged else [],
+            "encryption": encryption_note(d.incoming, ref, protect is not None),
         }
         rendered, problem = self.renderer.render_or_bundled("staff", event, context)
         body = rendered.text
@@ -201,11 +206,44 @@ class StaffNotifier:
                 references=() if event == "new-report" else (root,),
                 auto_submitted="auto-generated",
                 reply_to=reply_to(self.settings, ref, recipient, now),
+                protect=protect,
             )
             token = recipient_tag(recipient) if event == "new-report" else None
             mail = build(self.settings, out, now, token=token)
             writes.mails.append(mail)
         writes.audit.append(entry(now, "staff-notified", d, event=event, recipients=recipients))
+
+    def _sealing(self, d: Decision) -> tuple[str | None, bool]:
+        """Whether a notice is encrypted to ``[openpgp] staff_keys`` ("staff"), and whether
+        it must leave the report's text out: a decrypted report's plaintext never travels
+        in clear, so without staff keys the notice only says where to read it."""
+        if d.incoming.encryption != "decrypted":
+            return None, False
+        pgp = self.settings.openpgp
+        if pgp is not None and pgp.staff_keys:
+            return "staff", False
+        return None, True
+
+
+def encryption_note(incoming: Incoming, ref: str, protected: bool) -> str:
+    """What a staff notice says of the message's OpenPGP: empty for plain, unsigned mail."""
+    lines = []
+    if incoming.encryption == "decrypted":
+        lines.append(
+            "Encrypted report, decrypted at intake; this notice is encrypted to the staff keys."
+            if protected
+            else f"Encrypted report: its text is not in this mail. Read it with "
+            f"`disclosure-inbox reports show {ref}`."
+        )
+    elif incoming.encryption == "unreadable":
+        lines.append(
+            f"Encrypted report that could not be decrypted ({incoming.encryption_problem}); "
+            f"its ciphertext is stored: disclosure-inbox reports show {ref}"
+        )
+    if incoming.signature is not None:
+        signer = incoming.signature.fingerprint or "an unnamed key"
+        lines.append(f"OpenPGP signature by {signer}: {incoming.signature.status}")
+    return "\n".join(lines)
 
 
 def _warning(d: Decision) -> str:

@@ -29,10 +29,11 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from disclosure_inbox.adapters.blobs import FileBlobStore
+from disclosure_inbox.adapters.openpgp import OpenPGP
 from disclosure_inbox.adapters.parse import parse_headers_only, parse_message
 from disclosure_inbox.domain import loops
 from disclosure_inbox.domain.intake import Incoming, StoredAttachment
@@ -42,6 +43,7 @@ from disclosure_inbox.domain.refs import refs_in_subject
 from disclosure_inbox.domain.triage.assess import ScopeRules, assess
 from disclosure_inbox.domain.triage.model import Assessment
 from disclosure_inbox.domain.triage.sources import text_sources
+from disclosure_inbox.service.pgpin import Opened, open_message
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,10 @@ class ParseSettings:
     reference_prefix: str
     message_id_domain: str
     scope: ScopeRules | None = None  # None: no triage (the texts are not assessed)
+    # [openpgp]: the GnuPG home encrypted mail is decrypted with (None: it is not).
+    pgp_home: str | None = None
+    pgp_passphrase: str | None = field(default=None, repr=False)
+    pgp_timeout: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -70,11 +76,19 @@ Prepare = Callable[[RawMessage], Incoming]
 
 _settings: ParseSettings | None = None
 _blobs: FileBlobStore | None = None
+_pgp: OpenPGP | None = None
 
 
 def _init_worker(settings: ParseSettings, watch_parent: bool = False) -> None:
-    global _settings, _blobs
+    global _settings, _blobs, _pgp
     _settings, _blobs = settings, FileBlobStore(Path(settings.blob_dir))
+    _pgp = None
+    if settings.pgp_home is not None:
+        _pgp = OpenPGP(
+            Path(settings.pgp_home),
+            passphrase=settings.pgp_passphrase,
+            timeout_seconds=settings.pgp_timeout,
+        )
     if watch_parent:
         threading.Thread(target=_end_with, args=(os.getppid(),), daemon=True).start()
 
@@ -103,6 +117,10 @@ def prepare(raw: RawMessage) -> Incoming:
         except Exception as exc:  # both parsers gave up (e.g. nesting past the stack)
             outcome, problem = "unparseable", f"{type(exc).__name__}: {exc}"
             parsed = _headers_or_nothing(raw.raw)
+    opened = Opened(parsed)
+    if outcome not in ("oversized", "unparseable"):
+        opened = open_message(raw.raw, parsed, _pgp)
+        parsed = opened.parsed
     stored = tuple(
         StoredAttachment(a.filename, a.content_type, len(a.content), blobs.put(a.content))
         for a in parsed.attachments
@@ -122,6 +140,10 @@ def prepare(raw: RawMessage) -> Incoming:
         attachments=stored,
         max_bytes=s.max_message_bytes,
         triage=_assess(parsed, s.scope) if outcome not in ("oversized", "unparseable") else None,
+        encryption=opened.encryption,
+        encryption_problem=opened.problem,
+        signature=opened.signature,
+        offered_keys=tuple((k.fingerprint, k.uids, k.armored) for k in opened.keys),
     )
 
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
-from disclosure_inbox.adapters.db import audit, mailbox
+from disclosure_inbox.adapters.db import audit, keys, mailbox
 from disclosure_inbox.adapters.db.clocks import clock_state
 from disclosure_inbox.adapters.db.models import (
     AttachmentRow,
@@ -224,6 +224,15 @@ def apply(tx: Session, writes: Writes, now: datetime) -> dict[int, int]:
         for a in d.incoming.attachments
     ]
     insert_rows(tx, AttachmentRow, attachments)
+    keys.store_offered(
+        tx,
+        (
+            (d.incoming.parsed.sender_address, fpr, uids, armored, message(d.message_pk))
+            for d in stored
+            for fpr, uids, armored in d.incoming.offered_keys
+        ),
+        now,
+    )
     mailbox.add_locations(
         tx,
         [
@@ -326,4 +335,8 @@ def _message_row(d: Decision, report_id: int | None, now: datetime) -> dict[str,
         "headers": parsed.headers,
         "created_at": now,
         "author": parsed.sender_address if d.outcome is Outcome.STAFF_REPLY else None,
+        "encryption": item.encryption,
+        "encryption_problem": item.encryption_problem,
+        "signature_status": item.signature.status if item.signature else None,
+        "signature_fingerprint": item.signature.fingerprint if item.signature else None,
     }

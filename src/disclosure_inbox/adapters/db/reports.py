@@ -48,6 +48,10 @@ class StoredMessage:
     body_text: str
     author: str | None  # the staff address that wrote it; None: a reporter or the system
     attachments: tuple[StoredAttachment, ...]
+    encryption: str = "none"  # none | decrypted | unreadable
+    encryption_problem: str | None = None
+    signature_status: str | None = None  # valid | invalid | unknown-key; None: not signed
+    signature_fingerprint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +152,10 @@ def messages_of(tx: Session, report_id: int) -> list[StoredMessage]:
             body_text=m.body_text,
             author=m.author,
             attachments=tuple(attachments.get(m.id, ())),
+            encryption=m.encryption,
+            encryption_problem=m.encryption_problem,
+            signature_status=m.signature_status,
+            signature_fingerprint=m.signature_fingerprint,
         )
         for m in rows
     ]

@@ -21,7 +21,7 @@ How a report is scored, in order:
    scanner output and third parties by 1 - concrete/4, and the policy's exclusions (dos,
    spam, social engineering, physical) not at all when no host in scope is named: a report
    of what the researcher did is proved, not answered, by its steps;
-5. a report that names a host in scope with a reproduction of 0.7 or more is what an
+5. a report that names a host in scope with a reproduction of 0.65 or more is what an
    in-scope report looks like: it gets no hint, unless one category is argued in three
    sentences or more (a report template with "Steps to reproduce" around missing headers);
 6. scanner output found (0.7 or more) scales the other categories by 0.75, and a scanner
@@ -33,7 +33,7 @@ clickjacking." matches the missing-header cue (0.85), the header-name cue (0.6) 
 clickjacking cue (0.75) of ``best_practice``: 1 - 0.15 * 0.4 * 0.25 = 0.985. Nothing
 reproduces anything (r = 0), so the hint is ``best_practice`` at 0.98 (rounded down), quoting
 that sentence. Had the mail gone on "Steps to reproduce: 1. ... I was able to change the
-victim's e-mail address", r would pass 0.7 with m.io in scope, and there would be no hint.
+victim's e-mail address", r would pass 0.65 with m.io in scope, and there would be no hint.
 """
 
 from __future__ import annotations
@@ -223,7 +223,7 @@ def _shown(category: str, repro: float, concrete: float, in_scope: bool) -> floa
     """How much of a category's confidence a reproduction leaves (step 3 of the docstring).
 
     Worked example: a best-practice report with a numbered list (r = 0.3) keeps 85 % of
-    its confidence; with a host in scope and a reproduction of r = 0.7 or more, none is left
+    its confidence; with a host in scope and a reproduction of r = 0.65 or more, none is left
     (``hints`` returns nothing). A report that says it flooded a host outside the scope keeps
     all of its ``dos`` confidence, whatever it shows.
     """

@@ -1,0 +1,63 @@
+"""Reporters' public keys (``reporter_keys``): this module owns those rows.
+
+A key is stored for the address its message came from, when one of its user IDs names that
+address (``service/pgpin.py`` decides; the keyring holds the key too). The newest key of an
+address is the one its replies are encrypted to. A key offered twice is stored once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
+
+from disclosure_inbox.adapters.db.models import ReporterKey
+from disclosure_inbox.adapters.db.rows import insert_rows
+
+
+def store_offered(
+    tx: Session,
+    offered: Iterable[tuple[str, str, tuple[str, ...], str, int | None]],
+    now: datetime,
+) -> int:
+    """Store keys given as (address, fingerprint, user IDs, armored, message pk); those
+    already stored for that address are left. The number stored."""
+    wanted: dict[tuple[str, str], dict[str, object]] = {}
+    for address, fingerprint, uids, armored, message_pk in offered:
+        wanted.setdefault(
+            (address.lower(), fingerprint),
+            {
+                "address": address.lower(),
+                "fingerprint": fingerprint,
+                "armored": armored,
+                "uids": list(uids),
+                "message_pk": message_pk,
+                "created_at": now,
+            },
+        )
+    if not wanted:
+        return 0
+    have = {
+        (address, fingerprint)
+        for address, fingerprint in tx.execute(
+            select(ReporterKey.address, ReporterKey.fingerprint).where(
+                tuple_(ReporterKey.address, ReporterKey.fingerprint).in_(list(wanted))
+            )
+        )
+    }
+    new = [row for pair, row in wanted.items() if pair not in have]
+    insert_rows(tx, ReporterKey, new)
+    return len(new)
+
+
+def of_address(tx: Session, address: str) -> list[ReporterKey]:
+    """The keys stored for ``address``, newest first."""
+    return list(
+        tx.scalars(
+            select(ReporterKey)
+            .where(ReporterKey.address == address.lower())
+            .order_by(ReporterKey.created_at.desc(), ReporterKey.id.desc())
+        )
+    )
