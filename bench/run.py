@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,19 +22,22 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import report, sla  # noqa: E402
+from bench import report, sla, triage  # noqa: E402
 from bench.deploy import BACKENDS, Environment  # noqa: E402
 from bench.measure import BenchError  # noqa: E402
 from bench.suite import DEFAULT_GROUPS, GROUPS, Bench, Plan, say  # noqa: E402
 
 
-def _sizes(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(sorted({int(part.replace("_", "")) for part in text.split(",")}))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
-    if not sizes or sizes[0] < sla.OPEN:
-        raise argparse.ArgumentTypeError(f"every SLA size must be at least {sla.OPEN}")
+def _sizes(least: int, what: str) -> Callable[[str], tuple[int, ...]]:
+    def sizes(text: str) -> tuple[int, ...]:
+        try:
+            found = tuple(sorted({int(part.replace("_", "")) for part in text.split(",")}))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+        if not found or found[0] < least:
+            raise argparse.ArgumentTypeError(f"every {what} size must be at least {least}")
+        return found
+
     return sizes
 
 
@@ -56,7 +59,7 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="a smoke run: 40 messages, 1 run, small SLA stores, a 4 MB large message",
+        help="a smoke run: 40 messages, 1 run, small SLA and triage stores, a 4 MB large message",
     )
     p.add_argument("--skip-postgres", action="store_true", help="measure SQLite only")
     p.add_argument(
@@ -71,9 +74,15 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
     )
     p.add_argument(
         "--sla-sizes",
-        type=_sizes,
+        type=_sizes(sla.OPEN, "SLA"),
         metavar="N,N,...",
         help="reports in the SLA stores (default 10000,100000,1000000)",
+    )
+    p.add_argument(
+        "--triage-sizes",
+        type=_sizes(triage.LEAST_STORED, "triage"),
+        metavar="N,N,...",
+        help="reports in the triage look-up's stores (default 10000,100000)",
     )
     p.add_argument(
         "--profile",
@@ -101,6 +110,7 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         backends=("sqlite",) if args.skip_postgres else BACKENDS,
         groups=frozenset(groups),
         sla_sizes=args.sla_sizes or ((1_000, 10_000) if quick else (10_000, 100_000, 1_000_000)),
+        triage_sizes=args.triage_sizes or ((1_000, 10_000) if quick else (10_000, 100_000)),
         big_attachment_bytes=(4 if quick else 40) * 1_000_000,
         probes=5 if quick else 30,
         probe_interval=0.3 if quick else 0.5,

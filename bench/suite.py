@@ -9,17 +9,18 @@ from __future__ import annotations
 import os
 import statistics
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import drain, latency, limits, mailbox, sla
+from bench import drain, latency, limits, mailbox, sla, triage
 from bench.deploy import Environment
 from bench.measure import Measurement, Target
 from bench.profile import summarize
 
-GROUPS = ("limits", "drain", "latency", "sla", "memory", "scale")
-DEFAULT_GROUPS = ("limits", "drain", "latency", "sla", "memory")  # scale takes many minutes
+GROUPS = ("limits", "drain", "latency", "sla", "memory", "triage", "scale")
+DEFAULT_GROUPS = ("limits", "drain", "latency", "sla", "memory", "triage")  # scale: minutes
 NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 DRAIN_TARGETS = {"sqlite": 0.50, "postgresql": 0.35}  # of the fetch+parse limit
 WORKERS = (1, 2)  # [intake] workers settings drained besides the default (one per CPU)
@@ -28,6 +29,8 @@ SCALE_SHARE = 0.90  # the large backlog's drain rate, of the base backlog's
 SCALE_RSS_MB = 250.0
 LATENCY_MEDIAN_S, LATENCY_P95_S = 0.5, 1.0
 SLA_MS, SLA_AT, SLA_GROWTH = 50.0, 100_000, 2.0
+TRIAGE_MS = 5.0  # the assessment, per message (the budget for triage at intake)
+TRIAGE_LOOKUP_MS, TRIAGE_GROWTH = 5.0, 2.0  # the duplicate look-up, per new report
 BACKLOG_RSS_MB, BIG_RSS_FACTOR = 200.0, 10.0
 MB = 1_000_000  # decimal megabytes, as in the targets
 
@@ -44,6 +47,7 @@ class Plan:
     backends: tuple[str, ...]
     groups: frozenset[str]
     sla_sizes: tuple[int, ...]
+    triage_sizes: tuple[int, ...]
     big_attachment_bytes: int
     probes: int
     probe_interval: float
@@ -83,6 +87,8 @@ class Bench:
             self.latency()
         if "sla" in groups:
             self.sla()
+        if "triage" in groups:
+            self.triage()
         if "scale" in groups:
             self.scale()
         if plan.profile_dir is not None:
@@ -453,6 +459,39 @@ class Bench:
                 )
             )
         large.path.unlink()
+
+    # --- 7: triage ----------------------------------------------------------------------
+
+    def triage(self) -> None:
+        plan = self.plan
+        assessed = []
+        for group in triage.messages(plan.messages, plan.seed):
+            a = triage.measure_assess(group, plan.runs)
+            assessed.append(a)
+            say(
+                f"triage assess, {a.name} ({a.messages} messages): "
+                + ", ".join(f"{v:.2f}" for v in a.assess_ms)
+                + f" ms/msg; parse {statistics.median(a.parse_ms):.2f} ms/msg"
+            )
+        self.measurements += triage.assess_figures(assessed, TRIAGE_MS)
+        started, most = time.perf_counter(), max(plan.triage_sizes)
+        stored = triage.Stored(plan.seed, most)
+        say(f"triage: {most:,} stored reports made in {time.perf_counter() - started:.1f} s")
+        batches = triage.QUICK_BATCHES if plan.quick else triage.BATCHES
+        for backend in plan.backends:
+            series = []
+            for size in plan.triage_sizes:
+                s = triage.measure_lookup(self.env, backend, stored, size, plan.runs, batches)
+                series.append(s)
+                say(
+                    f"triage look-up {NAMES[backend]}, {size:,} reports (built in "
+                    f"{s.build_seconds:.1f} s): "
+                    + ", ".join(f"{v:.2f}" for v in s.ms_per_report)
+                    + f" ms/report; {s.found} of {s.resends} resends found"
+                )
+            self.measurements += triage.lookup_figures(
+                series, NAMES[backend], TRIAGE_LOOKUP_MS, TRIAGE_GROWTH, batches
+            )
 
     # --- profiles ------------------------------------------------------------------------
 

@@ -39,6 +39,15 @@ def expected_names(backends: list[str]) -> set[str]:
         names |= {f"drain.{backend}.workers_1.rate", f"drain.{backend}.workers_2.rate"}
         names |= {f"drain.{backend}.statements_per_message"}
         names |= {f"sla.{backend}.1000", f"sla.{backend}.10000", f"sla.{backend}.growth"}
+    return names | triage_names(backends)
+
+
+def triage_names(backends: list[str]) -> set[str]:
+    names = {"triage.assess.set", "triage.assess.backlog", "triage.assess.to_parse"}
+    for backend in backends:
+        names |= {f"triage.{backend}.lookup.{n}" for n in (1000, 10000)}
+        names |= {f"triage.{backend}.found.{n}" for n in (1000, 10000)}
+        names |= {f"triage.{backend}.lookup.growth"}
     return names
 
 
@@ -76,6 +85,13 @@ def test_quick_benchmark_reports_every_figure(tmp_path):
     assert document["parameters"]["backends"] == backends
     assert document["machine"]["cpu_count"] >= 1
     assert_figures(document, expected_names(backends))
+    assert document["parameters"]["triage_sizes"] == [1000, 10000]
+    figures = {m["name"]: m for m in document["measurements"]}
+    assert figures["triage.assess.set"]["target"]["reference"] == 5.0  # ms, the budget
+    assert figures["triage.sqlite.lookup.growth"]["target"]["bound"] == 2.0
+    lookup = figures["triage.sqlite.lookup.10000"]["details"]
+    assert lookup["index_rows"] > 16 * 10_000  # every report under its 16 bands, and more
+    assert 0 < lookup["resends_found"] <= lookup["resends"]
 
 
 @pytest.mark.slow
