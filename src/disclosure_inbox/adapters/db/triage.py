@@ -1,7 +1,10 @@
 """The triage rows: a report's assessment, its hints, and the likely-duplicate index.
 
 Intake writes them in the batch's transaction (``apply``); it looks candidates up before
-(``candidates``), one query a batch, bounded by ``MOST_ROWS`` whatever the store holds.
+(``candidates``), one query a batch. Each key gives its newest ``PER_KEY`` reports at most,
+so the cost is bounded whatever the store holds, and a key many reports share (a popular
+URL, a much-reported CVE) cannot crowd out the rarer keys of an older original: each key
+has its own share.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from disclosure_inbox.adapters.db.models import HintRow, Report, TriageKey, TriageRow
@@ -21,7 +24,7 @@ from disclosure_inbox.domain.triage.minhash import decode
 from disclosure_inbox.domain.triage.model import Triaged
 
 CHUNK = 500  # keys a statement (SQLite allows 32,766 variables; PostgreSQL 65,535)
-MOST_ROWS = 2_000  # index rows read a batch at most: newest first
+PER_KEY = 25  # reports read for one key at most: the newest
 
 
 def candidates(tx: Session, keys: Iterable[str], since: datetime) -> list[Candidate]:
@@ -30,12 +33,21 @@ def candidates(tx: Session, keys: Iterable[str], since: datetime) -> list[Candid
     shared: dict[int, set[str]] = {}
     refs: dict[int, str] = {}
     for i in range(0, len(wanted), CHUNK):
-        rows = tx.execute(
-            select(TriageKey.report_id, TriageKey.key, Report.ref)
-            .join(Report, Report.id == TriageKey.report_id)
+        ranked = (
+            select(
+                TriageKey.report_id,
+                TriageKey.key,
+                func.row_number()
+                .over(partition_by=TriageKey.key, order_by=TriageKey.received_at.desc())
+                .label("rank"),
+            )
             .where(TriageKey.key.in_(wanted[i : i + CHUNK]), TriageKey.received_at >= since)
-            .order_by(TriageKey.received_at.desc())
-            .limit(MOST_ROWS)
+            .subquery()
+        )
+        rows = tx.execute(
+            select(ranked.c.report_id, ranked.c.key, Report.ref)
+            .join(Report, Report.id == ranked.c.report_id)
+            .where(ranked.c.rank <= PER_KEY)
         ).all()
         for report_id, key, ref in rows:
             shared.setdefault(report_id, set()).add(key)
