@@ -15,7 +15,7 @@ from typing import Any
 
 from disclosure_inbox.adapters.db import clocks, reports
 from disclosure_inbox.adapters.db import engine as engine_mod
-from disclosure_inbox.adapters.db import outbox as outbox_rows
+from disclosure_inbox.adapters.db import outbox_admin as outbox_rows
 from disclosure_inbox.adapters.db import stats as store_stats
 from disclosure_inbox.adapters.db import triage as triage_rows
 from disclosure_inbox.adapters.files import NewFiles
@@ -208,7 +208,8 @@ def report_show(settings: Settings, ref: str) -> dict[str, Any]:
 
 
 def report_raw(settings: Settings, ref: str, message_id: str) -> bytes:
-    """The original bytes of one message of the report, as received or as built to send."""
+    """The original bytes of one message of the report, as received or as built to send (as
+    sealed, when it was encrypted before its first send)."""
     wanted = as_message_id(message_id)
     app = _store_app(settings)
     with app.store.reading() as tx:
@@ -219,20 +220,23 @@ def report_raw(settings: Settings, ref: str, message_id: str) -> bytes:
         if len(sources) > 1:
             raise UsageError(f"{wanted} names {len(sources)} messages of {report.ref}")
         [source] = sources
-        # Outbound mail is not in the blob store: the outbox row holds it as built.
+        # Outbound mail is not in the blob store: the outbox row holds it as built (or sealed).
         queued = (
             outbox_rows.queued_raw(tx, source.message_pk)
             if source.direction == Direction.OUTBOUND
             else None
         )
+    held, sealed = queued or (None, False)
     if source.sha256 is not None:
         data = app.blobs.checked(source.sha256)
         if data is not None:
             return data
-        if queued is not None and hashlib.sha256(queued).hexdigest() != source.sha256:
+        # The sha256 is of the message as written; sealed bytes (encrypted before the first
+        # send) are what was sent.
+        if held is not None and not sealed and hashlib.sha256(held).hexdigest() != source.sha256:
             raise DamagedStore(f"the outbox copy of {wanted} no longer matches its sha256")
-    if queued is not None:
-        return queued
+    if held is not None:
+        return held
     raise DamagedStore(
         f"the original bytes of {wanted} in {report.ref} are not stored"
         + (f" (no blob {source.sha256})" if source.sha256 else "")

@@ -16,7 +16,8 @@ Errors are mapped once, here:
 - decryption problems are outcomes, not exceptions: ``Decrypted.failure`` names the reason;
 - a signature that does not check out is a ``Signature`` with status ``invalid`` or
   ``unknown-key``;
-- a key that cannot encrypt or sign is ``KeyUnusable``;
+- a key that cannot encrypt or sign is ``KeyUnusable`` (``RecipientKeyUnusable`` for a key to
+  encrypt to);
 - gpg that cannot be started, that fails without saying why, or that runs past
   ``timeout_seconds`` (it is then killed) is ``OpenPGPUnavailable``;
 - a passphrase that does not unlock the key is a ``ConfigError`` from ``check_passphrase``.
@@ -39,7 +40,7 @@ import gnupg
 from disclosure_inbox.adapters import gpg_status
 from disclosure_inbox.adapters.gpg_status import Statuses
 from disclosure_inbox.config import ConfigError
-from disclosure_inbox.domain.errors import KeyUnusable, OpenPGPUnavailable
+from disclosure_inbox.domain.errors import KeyUnusable, OpenPGPUnavailable, RecipientKeyUnusable
 from disclosure_inbox.domain.openpgp import (
     Decrypted,
     DetachedSignature,
@@ -138,6 +139,11 @@ class OpenPGP:
         result = self._run("import", lambda: self._gpg.import_keys(armored, extra_args=args))
         return list(dict.fromkeys(result.fingerprints))
 
+    def has_public_key(self, fingerprint: str) -> bool:
+        """Whether the home holds the public key with this (primary) fingerprint."""
+        found = self._run("list keys", lambda: self._gpg.list_keys(keys=[fingerprint]))
+        return any(k.get("fingerprint") == fingerprint for k in found)
+
     def secret_keys(self) -> list[PublicKey]:
         """The keys in the home whose secret part is there: ours."""
         found = self._run("list secret keys", lambda: self._gpg.list_keys(secret=True))
@@ -211,7 +217,7 @@ class OpenPGP:
         if not statuses.has("END_ENCRYPTION"):
             invalid = statuses.first("INV_RECP")
             if invalid:
-                raise KeyUnusable(f"cannot encrypt to {_invalid_key(invalid)}")
+                raise RecipientKeyUnusable(f"cannot encrypt to {_invalid_key(invalid)}")
             self._sign_failed(statuses, "encrypt")
         data_out: bytes = result.data
         return data_out

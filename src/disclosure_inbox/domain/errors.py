@@ -15,6 +15,7 @@ DisclosureInboxError
       ├── DamagedStore        bytes the store refers to are missing, or no longer match
       ├── CannotWrite         a file for staff (a saved attachment) cannot be written
       ├── KeyUnusable         an OpenPGP key to encrypt to or sign with cannot be used
+      │    └── RecipientKeyUnusable   the key to encrypt to (expired, revoked, ...)
       ├── AlreadyRecorded     a unique key shows another instance did this step first
       └── UsageError          bad arguments that argparse cannot see
 """
@@ -85,6 +86,11 @@ class CannotWrite(PermanentError):
 class KeyUnusable(PermanentError):
     """No usable OpenPGP key for a recipient (missing, expired, revoked, no encryption
     subkey), or the signing key cannot sign; the message says which."""
+
+
+class RecipientKeyUnusable(KeyUnusable):
+    """A recipient's key cannot encrypt (expired, revoked, no encryption subkey); the
+    organisation's own key is not the trouble."""
 
 
 class AlreadyRecorded(PermanentError):

@@ -22,8 +22,8 @@ class Outgoing:
     reply_to: str | None = None  # staff mail: the reply address with the recipient's token
     attachments: Sequence[tuple[str, str, bytes]] = ()  # (filename, content type, bytes)
     author: str | None = None  # the staff member who wrote it (a relay), None: the system
-    # OpenPGP: "reporter" (encrypted to the recipient's stored key, if any) or "staff"
-    # (encrypted to [openpgp] staff_keys); sealed by the outbox before its first send.
+    # Whom the outbox encrypts it to right before its first send (``domain.sealing``):
+    # "reporter" (the recipient's stored OpenPGP key, if any), "staff" (the staff keys).
     protect: str | None = None
 
 

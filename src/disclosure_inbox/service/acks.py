@@ -28,6 +28,7 @@ from disclosure_inbox.domain.model import Outcome, ParsedMessage
 from disclosure_inbox.domain.refs import tagged_subject
 from disclosure_inbox.domain.replies import reply_target
 from disclosure_inbox.domain.sanitize import display_name_safe, header_safe
+from disclosure_inbox.domain.sealing import REPORTER
 from disclosure_inbox.service.clocks import business_calendar, clock_spec
 from disclosure_inbox.service.outbox import FAILED, LOOP_MARKER, Outgoing, build
 
@@ -243,6 +244,7 @@ class Acknowledger:
             html=rendered.html,
             in_reply_to=parsed.message_id,
             references=tuple(r for r in references if r),
+            protect=REPORTER,  # encrypted to the reporter's key, if one is known
         ), problem
 
     def _render(self, context: dict[str, object]) -> tuple[Rendered, str | None]:

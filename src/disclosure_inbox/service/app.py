@@ -127,7 +127,7 @@ class App:
     def outbox(self) -> Outbox:
         """The sender, kept for the App's life (it has a thread for its store calls)."""
         if self._outbox is None:
-            self._outbox = Outbox(self.settings, self.store)
+            self._outbox = Outbox(self.settings, self.store, keyring=self.keyring)
         return self._outbox
 
     def escalator(self) -> Escalator:

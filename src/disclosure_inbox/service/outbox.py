@@ -8,6 +8,11 @@ which receiving systems (and our own threading) recognise as the same message. T
 failures (4xx, network) are retried with exponential backoff and jitter until the row's
 deadline; a 5xx reply or an expired deadline parks the row as ``failed`` with the server's
 reply, for ``outbox retry``.
+
+Mail to be encrypted (``Outgoing.protect``) is sealed right before its first send, by the
+sender that holds its claim (``service.sealing``): the sealed bytes are committed before they
+go out, so a resend is the same bytes too. A key that cannot encrypt parks the row as
+``failed`` with the reason, and nothing is sent; gpg that does not run defers it like a 4xx.
 """
 
 from __future__ import annotations
@@ -27,18 +32,14 @@ from typing import Any, TypeVar
 
 from disclosure_inbox.adapters import compose
 from disclosure_inbox.adapters.db import audit
-from disclosure_inbox.adapters.db.outbox import (
-    FAILED,
-    Claimed,
-    OutboxRows,
-    Requeued,
-    insert_built,
-    requeue,
-)
+from disclosure_inbox.adapters.db.outbox import FAILED, Claimed, OutboxRows, insert_built
+from disclosure_inbox.adapters.db.outbox_admin import Requeued, requeue
 from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.adapters.smtp import SmtpSender
 from disclosure_inbox.config import Settings
 from disclosure_inbox.domain.errors import (
+    KeyUnusable,
+    OpenPGPUnavailable,
     SendDeferred,
     SendRejected,
     StoreUnavailable,
@@ -47,7 +48,9 @@ from disclosure_inbox.domain.mail_ids import make_message_id
 from disclosure_inbox.domain.outgoing import Built, Outgoing
 from disclosure_inbox.domain.replies import envelope_sender
 from disclosure_inbox.ports import Clock, Transaction
+from disclosure_inbox.service.keyring import Keyring
 from disclosure_inbox.service.leader import INSTANCE
+from disclosure_inbox.service.sealing import Sealer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -149,9 +152,17 @@ class Outbox:
 
     CLAIM = 10  # rows claimed at once: sent within milliseconds, each under its lease
 
-    def __init__(self, settings: Settings, store: Store, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        rng: random.Random | None = None,
+        *,
+        keyring: Keyring | None = None,
+    ) -> None:
         self.settings = settings
         self.rows = OutboxRows(store, INSTANCE)
+        self.sealer = Sealer(keyring, store, self.rows)
         self.rng = rng or random.Random()
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-store")
 
@@ -214,8 +225,13 @@ class Outbox:
                 "%s %s: the claim ran out before sending; claiming again", row.kind, row.message_id
             )
             return True
+        raw = await self._sealed(row, clock, result)
+        if raw is None:
+            return True
+        if time.monotonic() > held_until:  # gpg took its time: the sealed row waits its turn
+            return True
         try:
-            await sender.send(row.envelope_from, row.recipients, row.raw)
+            await sender.send(row.envelope_from, row.recipients, raw)
         except SendRejected as exc:
             await self._store(self.rows.finish, row, clock.now(), FAILED, f"rejected: {exc}")
             log.error("%s %s rejected by SMTP: %s", row.kind, row.message_id, exc)
@@ -237,6 +253,27 @@ class Outbox:
             result.sent += 1
             result.sent_kinds[row.kind] += 1
         return True
+
+    async def _sealed(self, row: Claimed, clock: Clock, result: DrainResult) -> bytes | None:
+        """The bytes to send (sealed first if they are to be), or None: nothing now."""
+        if row.protect is None or row.sealed:
+            return row.raw
+        try:
+            raw = await self._store(self.sealer.seal, row, clock.now())
+        except KeyUnusable as exc:
+            await self._store(self.rows.finish, row, clock.now(), FAILED, str(exc))
+            log.error("%s %s to %s not sent: %s", row.kind, row.message_id, row.to_address, exc)
+            result.failed += 1
+            return None
+        except OpenPGPUnavailable as exc:
+            parked = await self._store(self._defer, row, clock.now(), str(exc))
+            result.failed += parked
+            result.deferred += not parked
+            log.warning("%s %s deferred, not sealed: %s", row.kind, row.message_id, exc)
+            return None
+        if raw is None:
+            log.warning("%s %s: the claim passed to another sender", row.kind, row.message_id)
+        return raw
 
     def _sent(self, row: Claimed, accepted_at: datetime) -> None:
         """Record acceptance at once: the shorter this window, the rarer a resend. A busy

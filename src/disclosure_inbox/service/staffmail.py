@@ -46,6 +46,7 @@ from disclosure_inbox.domain.refs import tagged_subject
 from disclosure_inbox.domain.replies import deliverable
 from disclosure_inbox.domain.replytext import latest_reply
 from disclosure_inbox.domain.sanitize import defang, header_safe
+from disclosure_inbox.domain.sealing import REPORTER
 from disclosure_inbox.ports import Transaction
 from disclosure_inbox.service import drafts
 from disclosure_inbox.service.notices import (
@@ -254,6 +255,7 @@ class StaffDesk:
                 auto_submitted="no",  # a person wrote it (RFC 3834 section 5)
                 attachments=tuple(attachments),
                 author=actor,
+                protect=REPORTER,  # encrypted to the reporter's key, if one is known
             ),
             now,
         )

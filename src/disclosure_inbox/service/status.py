@@ -28,6 +28,7 @@ from disclosure_inbox.domain.refs import tagged_subject
 from disclosure_inbox.domain.replies import deliverable
 from disclosure_inbox.domain.replytext import latest_reply
 from disclosure_inbox.domain.sanitize import header_safe
+from disclosure_inbox.domain.sealing import REPORTER
 from disclosure_inbox.service.acks import entry, loop_context
 from disclosure_inbox.service.clocks import business_calendar
 from disclosure_inbox.service.outbox import build
@@ -130,6 +131,7 @@ class StatusReplies:
                 text=rendered.text,
                 in_reply_to=parsed.message_id,
                 references=tuple(r for r in references if r),
+                protect=REPORTER,  # encrypted to the reporter's key, if one is known
             ),
             now,
         )

@@ -1,13 +1,15 @@
 """Reporters' public keys (``reporter_keys``): this module owns those rows.
 
 A key is stored for the address its message came from, when one of its user IDs names that
-address (``service/pgpin.py`` decides; the keyring holds the key too). The newest key of an
-address is the one its replies are encrypted to. A key offered twice is stored once.
+address (``service/pgpin.py`` decides; the keyring holds the key too), as the reporter sent
+it (``armored``), so that a GnuPG home rebuilt from scratch can take it again. The newest key
+of an address is the one mail to it is encrypted to. A key offered twice is stored once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, tuple_
@@ -15,6 +17,13 @@ from sqlalchemy.orm import Session
 
 from disclosure_inbox.adapters.db.models import ReporterKey
 from disclosure_inbox.adapters.db.rows import insert_rows
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    address: str
+    fingerprint: str
+    armored: str
 
 
 def store_offered(
@@ -52,12 +61,12 @@ def store_offered(
     return len(new)
 
 
-def of_address(tx: Session, address: str) -> list[ReporterKey]:
-    """The keys stored for ``address``, newest first."""
-    return list(
-        tx.scalars(
-            select(ReporterKey)
-            .where(ReporterKey.address == address.lower())
-            .order_by(ReporterKey.created_at.desc(), ReporterKey.id.desc())
-        )
-    )
+def newest_for(tx: Session, address: str) -> StoredKey | None:
+    """The key stored last for ``address``, if any: the one mail to it is encrypted to."""
+    row = tx.execute(
+        select(ReporterKey.address, ReporterKey.fingerprint, ReporterKey.armored)
+        .where(ReporterKey.address == address.lower())
+        .order_by(ReporterKey.created_at.desc(), ReporterKey.id.desc())
+        .limit(1)
+    ).first()
+    return StoredKey(*row) if row is not None else None

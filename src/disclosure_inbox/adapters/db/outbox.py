@@ -13,6 +13,11 @@ without waiting for the disk (``synchronous_commit = off`` on
 PostgreSQL, ``synchronous = NORMAL`` on SQLite): it survives the death of this process, which
 is what the at-least-once window is about; only a crash of the database server or machine can
 lose it, and then the message is sent again, as after any crash.
+
+A row to be encrypted (``protect``) is sealed by the first sender that claims it, before it is
+first sent (``seal``): its bytes are replaced by the sealed message in a commit that does wait
+for the disk, so that a resend after any crash is the same bytes. What the command line reads
+and changes (``outbox list``, ``outbox retry``) is in ``outbox_admin``.
 """
 
 from __future__ import annotations
@@ -21,15 +26,16 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, func, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from disclosure_inbox.adapters.db.models import Message, OutboxRow, Report
+from disclosure_inbox.adapters.db.models import Message, OutboxRow
 from disclosure_inbox.adapters.db.rows import insert_with_ids
 from disclosure_inbox.adapters.db.store import Store, check_epoch
-from disclosure_inbox.domain.errors import NotFound, StoreUnavailable
+from disclosure_inbox.domain.errors import StoreUnavailable
 from disclosure_inbox.domain.model import Direction
 from disclosure_inbox.domain.outgoing import Built
 
@@ -94,6 +100,8 @@ def insert_built(tx: Session, mails: list[Built]) -> list[int]:
                 "bounced_at": None,
                 "claimed_by": None,
                 "lease_until": None,
+                "protect": m.out.protect,
+                "sealed_at": None,
             }
             for m, pk in zip(mails, message_pks, strict=True)
         ],
@@ -115,6 +123,8 @@ class Claimed:
     attempts: int
     deadline_at: datetime
     lease_until: datetime
+    protect: str | None = None  # whom it is to be encrypted for (``domain.sealing``)
+    sealed: bool = False  # ``raw`` is as sealed before the first send: send it as it is
 
 
 class OutboxRows:
@@ -219,6 +229,8 @@ class OutboxRows:
                     OutboxRow.raw,
                     OutboxRow.attempts,
                     OutboxRow.deadline_at,
+                    OutboxRow.protect,
+                    OutboxRow.sealed_at,
                 )
             ).all()
         claimed = [
@@ -234,10 +246,44 @@ class OutboxRows:
                 attempts=row.attempts,
                 deadline_at=row.deadline_at,
                 lease_until=until,
+                protect=row.protect,
+                sealed=row.sealed_at is not None,
             )
             for row in rows
         ]
         return sorted(claimed, key=lambda c: c.id)
+
+    def seal(self, row: Claimed, now: datetime, raw: bytes | None, **detail: Any) -> bool:
+        """Before the first send: replace the bytes of a row this sender holds by their sealed
+        form (None: they stay as built) and mark it sealed, so that every later send, after a
+        crash too, sends these bytes. A commit of its own that waits for the disk, unlike the
+        sent mark: sealing again would give other bytes. False if the claim has passed to
+        another sender, or the row was sealed already."""
+        values: dict[str, object] = {"sealed_at": now}
+        if raw is not None:
+            values["raw"] = raw
+        with self.store.transaction(fenced=False) as session:
+            done = session.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.id == row.id,
+                    OutboxRow.claimed_by == self.holder,
+                    OutboxRow.state == PENDING,
+                    OutboxRow.sealed_at.is_(None),
+                )
+                .values(values)
+            ).rowcount  # type: ignore[attr-defined]
+            if done:
+                Store.audit(
+                    session,
+                    now,
+                    "outbox-sealed",
+                    report_id=row.report_id,
+                    message_id=row.message_id,
+                    kind=row.kind,
+                    **detail,
+                )
+        return bool(done)
 
     def mark_sent(self, row_id: int, at: datetime) -> bool:
         """Record the server's acceptance; False if the claim had passed to another sender."""
@@ -307,77 +353,3 @@ class OutboxRows:
                 )
             ).one()
         return int(count or 0), error
-
-
-# --- for the command line ---
-
-
-@dataclass(frozen=True, slots=True)
-class Listed:
-    """One row as ``outbox list`` shows it (without the message's bytes)."""
-
-    id: int
-    state: str
-    kind: str
-    report_ref: str | None
-    to_address: str
-    message_id: str
-    attempts: int
-    created_at: datetime
-    next_attempt_at: datetime
-    sent_at: datetime | None
-    bounced_at: datetime | None
-    last_error: str | None
-
-
-def listing(tx: Session, state: str | None = None) -> list[Listed]:
-    """Every row in the order written, or those in ``state``, with their report's ref."""
-    query = (
-        select(
-            OutboxRow.id,
-            OutboxRow.state,
-            OutboxRow.kind,
-            Report.ref,
-            OutboxRow.to_address,
-            OutboxRow.message_id,
-            OutboxRow.attempts,
-            OutboxRow.created_at,
-            OutboxRow.next_attempt_at,
-            OutboxRow.sent_at,
-            OutboxRow.bounced_at,
-            OutboxRow.last_error,
-        )
-        .outerjoin(Report, Report.id == OutboxRow.report_id)
-        .order_by(OutboxRow.id)
-    )
-    if state:
-        query = query.where(OutboxRow.state == state)
-    return [Listed(*row) for row in tx.execute(query)]
-
-
-@dataclass(frozen=True, slots=True)
-class Requeued:
-    id: int
-    message_id: str
-    report_id: int | None
-
-
-def requeue(tx: Session, row_id: int, now: datetime, deadline_at: datetime) -> Requeued:
-    """Put a failed (or pending) row back in line, due ``now``, with a new deadline."""
-    row = tx.get(OutboxRow, row_id)
-    if row is None:
-        raise NotFound(f"no outbox message {row_id}")
-    if row.state == SENT:
-        raise NotFound(f"outbox message {row_id} was already sent at {row.sent_at}")
-    if row.state == FAILED:  # a pending row's claim stays: its sender may be sending it
-        row.claimed_by, row.lease_until = None, None
-    row.state, row.next_attempt_at = PENDING, now
-    row.deadline_at = deadline_at
-    return Requeued(row.id, row.message_id, row.report_id)
-
-
-def queued_raw(tx: Session, message_pk: int) -> bytes | None:
-    """The bytes of an outbound message as built for sending; None if no row holds them."""
-    return tx.scalars(
-        select(OutboxRow.raw).where(OutboxRow.message_pk == message_pk).order_by(OutboxRow.id)
-    ).first()
