@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from disclosure_inbox.domain.triage.anchors import anchors, present
+from disclosure_inbox.domain.triage.anchors import anchors, line_starts, present, regions, trigrams
 from disclosure_inbox.domain.triage.cues import CUES, REPRODUCTION
 
 SETS = [Path(__file__).parents[1] / "triage" / name for name in ("set", "set2", "set3")]
@@ -67,3 +67,23 @@ def test_no_cue_matches_a_text_without_its_anchors() -> None:
 def test_most_cues_have_anchors() -> None:
     rows = [*CUES, *REPRODUCTION]
     assert sum(c.anchors is not None for c in rows) >= 0.8 * len(rows)
+
+
+def test_searching_the_regions_finds_what_searching_the_text_finds() -> None:
+    texts = _texts()
+    texts.append("\n".join(texts[:40]))  # a long text: trigrams are used
+    checked = 0
+    for text in texts:
+        lowered, starts = text.lower(), line_starts(text)
+        if len(lowered) != len(text):
+            continue
+        grams = trigrams(lowered)
+        for cue in [*CUES, *REPRODUCTION]:
+            whole = cue.pattern.search(text)
+            found = any(
+                cue.pattern.search(text, begin, end)
+                for begin, end in regions(lowered, cue.anchors, starts, grams)
+            )
+            assert found == (whole is not None), (cue.pattern.pattern[:60], text[:80])
+            checked += whole is not None
+    assert checked > 100

@@ -42,7 +42,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from disclosure_inbox.domain.triage.anchors import present
+from disclosure_inbox.domain.triage.anchors import line_starts, present, regions, trigrams
 from disclosure_inbox.domain.triage.cues import (
     CUES,
     MANUALLY_CHECKED,
@@ -54,6 +54,10 @@ from disclosure_inbox.domain.triage.model import Hint, Source
 
 THRESHOLD = 0.5  # the default of [scope] hint_threshold
 MOST_HINTS = 3
+# Characters of each text the cues read: what a report argues is at its start, and a long
+# log or pasted output past this adds cost, not sense (the benchmark measures triage).
+READ_CHARS = 6_000
+GRAMS_FROM = 1_500  # characters from which a text's trigrams are worth making
 QUOTE_LIMIT = 240  # characters of evidence at most: a window of the sentence around the cue
 IN_SCOPE_REPRODUCTION = 0.65
 OUTSIDE_HOST = 0.7  # the third_party cue of a report whose targets are all outside the scope
@@ -244,29 +248,54 @@ def reproduction(sources: Sequence[Source]) -> tuple[float, float]:
     return _Texts(sources).reproduction()
 
 
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """One text as the cues read it: lower-cased for the anchors, and its lines' starts."""
+
+    source: Source
+    lowered: str
+    starts: list[int]
+    grams: frozenset[str] | None  # a long text's trigrams (``anchors.trigrams``)
+
+    @classmethod
+    def of(cls, source: Source) -> _Read:
+        lowered = source.text.lower()
+        grams = trigrams(lowered) if len(lowered) > GRAMS_FROM else None
+        return cls(source, lowered, line_starts(source.text), grams)
+
+    def regions(self, anchors: tuple[str, ...] | None) -> list[tuple[int, int]]:
+        if len(self.lowered) != len(self.source.text):  # lower() changed a length: rare
+            found = present(self.lowered, anchors, self.grams)
+            return [(0, len(self.source.text))] if found else []
+        return regions(self.lowered, anchors, self.starts, self.grams)
+
+
 class _Texts:
     """The sources in quoting order (the body before the subject, which says less), each
     with its lower-cased copy for the anchors' test (``anchors.py``)."""
 
     def __init__(self, sources: Sequence[Source]) -> None:
-        ordered = sorted(sources, key=lambda s: s.where == "subject")
-        self.sources = [(s, s.text.lower()) for s in ordered]
+        ordered = sorted(
+            (Source(s.where, s.text[:READ_CHARS]) for s in sources),
+            key=lambda s: s.where == "subject",
+        )
+        self.sources = [_Read.of(s) for s in ordered]
         # What the body shows, without the lines it quotes ("> ..."): a follow-up asking
         # for news quotes the report it follows, which reproduces nothing anew.
-        body = [_unquoted(s) for s in ordered if s.where != "subject"]
-        self.body = [(s, s.text.lower()) for s in body]
+        self.body = [_Read.of(_unquoted(s)) for s in ordered if s.where != "subject"]
 
     def first(
         self, pattern: re.Pattern[str], anchors: tuple[str, ...] | None = None
     ) -> tuple[str, str] | None:
         """The first match that is not negated ("not hypothetical", "nicht veraltet"),
         quoted."""
-        for source, lowered in self.sources:
-            if not present(lowered, anchors):
-                continue
-            for match in pattern.finditer(source.text):
-                if not _NEGATED.search(source.text, max(0, match.start() - 16), match.start()):
-                    return quote(source.text, match.start(), match.end()), source.where
+        for read in self.sources:
+            source = read.source
+            for begin, end in read.regions(anchors):
+                for match in pattern.finditer(source.text, begin, end):
+                    start = match.start()
+                    if not _NEGATED.search(source.text, max(0, start - 16), start):
+                        return quote(source.text, start, match.end()), source.where
         return None
 
     def reproduction(self) -> tuple[float, float]:
@@ -276,16 +305,18 @@ class _Texts:
             step
             for step in REPRODUCTION
             if any(
-                present(low, step.anchors) and step.pattern.search(s.text) for s, low in self.body
+                step.pattern.search(read.source.text, begin, end)
+                for read in self.body
+                for begin, end in read.regions(step.anchors)
             )
         ]
-        doubt = 0.5 if any(NOT_REPRODUCED.search(s.text) for s, _ in self.body) else 1.0
+        doubt = 0.5 if any(NOT_REPRODUCED.search(r.source.text) for r in self.body) else 1.0
         return doubt * _strength(found), doubt * _strength([s for s in found if s.concrete])
 
     def words(self) -> tuple[int, int]:
         """Words of the body, and its characters when it has few (Japanese has few breaks)."""
-        words = sum(len(_WORDS.findall(s.text)) for s, _ in self.body)
-        return words, (sum(len(s.text) for s, _ in self.body) if words < 10 else 0)
+        words = sum(len(_WORDS.findall(r.source.text)) for r in self.body)
+        return words, (sum(len(r.source.text) for r in self.body) if words < 10 else 0)
 
 
 def _unquoted(source: Source) -> Source:
