@@ -143,6 +143,9 @@ def test_pgp_mime_report_is_decrypted_verified_and_its_key_kept(
     assert shown["subject"] == "..."  # the protected subject never goes into a header
     assert [a["filename"] for a in shown["attachments"]] == ["poc.html", "rita.asc"]
     assert shown["triage"] is not None  # triage read the plaintext
+    table = d.cli("reports", "show", "MIO-2026-0001")
+    assert table.returncode == 0, table.stderr
+    assert "decrypted" in table.stdout and pgp_keys.reporter.fingerprint in table.stdout
     assert (
         d.scalar("SELECT fingerprint FROM reporter_keys WHERE address = 'rita@example.org'")
         == pgp_keys.reporter.fingerprint
