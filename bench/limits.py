@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import mailparser
 
+from bench.measure import MB, Measurement
 from disclosure_inbox.testing.dovecot import ImapAccount
 
 BATCH = 100  # as [imap] batch_size's default
@@ -74,3 +75,31 @@ def measure(account: ImapAccount, expected: int) -> LimitRun:
     gc.collect()
     parse_seconds = parse_all(raw)
     return LimitRun(len(raw), sum(map(len, raw)), fetch_seconds, parse_seconds)
+
+
+def figures(runs: list[LimitRun]) -> list[Measurement]:
+    """Fetch alone, parse alone, and the two together; the last is the single-core limit the
+    drain rows are compared with."""
+    return [
+        Measurement(
+            "limit.fetch",
+            "IMAP FETCH alone (imapclient, 100 a batch)",
+            "msg/s",
+            [r.fetch_rate for r in runs],
+            details={"mb_per_s": [r.bytes / MB / r.fetch_seconds for r in runs]},
+        ),
+        Measurement(
+            "limit.parse",
+            "parsing alone (mail-parser)",
+            "msg/s",
+            [r.parse_rate for r in runs],
+            details={"mb_per_s": [r.bytes / MB / r.parse_seconds for r in runs]},
+        ),
+        Measurement(
+            "limit.combined",
+            "fetch+parse, single-core limit",
+            "msg/s",
+            [r.combined_rate for r in runs],
+            note="messages / (fetch seconds + parse seconds), per run",
+        ),
+    ]

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 Op = Literal["<", "<=", ">="]
+MB = 1_000_000  # decimal megabytes, as in the targets
 SPAWN = Path(__file__).resolve().with_name("spawn.py")
 
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 
 from bench.deploy import Environment
-from bench.measure import BenchError
+from bench.measure import BenchError, Measurement, Target
 from disclosure_inbox.adapters.db.engine import make_engine, upgrade
 from disclosure_inbox.adapters.db.store import Store
 from disclosure_inbox.adapters.render import Renderer
@@ -100,3 +100,42 @@ def measure(env: Environment, backend: str, reports: int, runs: int) -> ScanSeri
         env.drop_database(url)
         env.remove_directory(directory)
     return ScanSeries(backend, reports, build_seconds, seconds, escalations)
+
+
+def figures(
+    series: dict[int, ScanSeries], name: str, most_ms: float, at: int, growth: float
+) -> list[Measurement]:
+    """One row per store size, in the order of ``series`` (target: under ``most_ms`` up to
+    ``at`` reports); with two sizes or more, the largest store's scan time over the reference
+    store's, the largest at most ``at`` (target: at most ``growth``)."""
+    figures = []
+    for size, s in series.items():
+        target = None
+        if size <= at:
+            target = Target("<", 1.0, f"< {most_ms:.0f} ms", most_ms)
+        figures.append(
+            Measurement(
+                f"sla.{s.backend}.{size}",
+                f"SLA scan, {name}, {size:,} reports",
+                "ms",
+                [t * 1000 for t in s.seconds],
+                target,
+                note=f"{OPEN} open clocks, {DUE} due",
+                details={"build_seconds": s.build_seconds, "escalations": s.escalations},
+            )
+        )
+    sizes = list(series)
+    if len(sizes) >= 2:
+        top = sizes[-1]
+        base = max((n for n in sizes[:-1] if n <= at), default=sizes[-2])
+        figures.append(
+            Measurement(
+                f"sla.{series[top].backend}.growth",
+                f"SLA scan growth, {name}, {top:,} / {base:,}",
+                "x",
+                [a / b for a, b in zip(series[top].seconds, series[base].seconds, strict=True)],
+                Target("<=", growth, f"<= {growth:g} x", 1.0),
+                note="scan time at the largest store / at the reference store, per run",
+            )
+        )
+    return figures

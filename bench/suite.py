@@ -1,12 +1,13 @@
-"""The measurements and their targets: what each run is, and how its figures are named.
+"""The measurements and their targets: which runs each group makes, and in what order.
 
 `Bench.run` runs the groups a `Plan` asks for against an `Environment` and collects one
-`Measurement` per figure; bench/run.py turns them into the table and the JSON.
+`Measurement` per figure; bench/run.py turns them into the table and the JSON. The targets
+are here; each group's module names its figures (`limits.figures`, `drain_figures`,
+`latency.figures`, `sla.figures`, `triage.assess_figures` and `triage.lookup_figures`).
 """
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import time
@@ -14,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import drain, latency, limits, mailbox, sla, triage
+from bench import drain, drain_figures, latency, limits, mailbox, sla, triage
 from bench.deploy import Environment
-from bench.measure import Measurement, Target
+from bench.measure import MB, Measurement
 from bench.profile import summarize
 
 GROUPS = ("limits", "drain", "latency", "sla", "memory", "triage", "scale")
@@ -35,7 +36,6 @@ TRIAGE_MS = 5.0  # the assessment, per message (the issue's budget for triage at
 # three times as much (a scan would cost ten).
 TRIAGE_LOOKUP_MS, TRIAGE_GROWTH = 5.0, 3.0
 BACKLOG_RSS_MB, BIG_RSS_FACTOR = 200.0, 10.0
-MB = 1_000_000  # decimal megabytes, as in the targets
 
 
 @dataclass(frozen=True)
@@ -162,122 +162,33 @@ class Bench:
                 drains.setdefault((backend, workers), []).append(d)
         limit: Measurement | None = None
         if runs:
-            self.add(
-                Measurement(
-                    "limit.fetch",
-                    "IMAP FETCH alone (imapclient, 100 a batch)",
-                    "msg/s",
-                    [r.fetch_rate for r in runs],
-                    details={"mb_per_s": [r.bytes / MB / r.fetch_seconds for r in runs]},
-                )
-            )
-            self.add(
-                Measurement(
-                    "limit.parse",
-                    "parsing alone (mail-parser)",
-                    "msg/s",
-                    [r.parse_rate for r in runs],
-                    details={"mb_per_s": [r.bytes / MB / r.parse_seconds for r in runs]},
-                )
-            )
-            limit = self.add(
-                Measurement(
-                    "limit.combined",
-                    "fetch+parse, single-core limit",
-                    "msg/s",
-                    [r.combined_rate for r in runs],
-                    note="messages / (fetch seconds + parse seconds), per run",
-                )
-            )
+            figures = limits.figures(runs)
+            self.measurements += figures
+            limit = figures[-1]  # fetch+parse: what the drain rows are compared with
         if "drain" in plan.groups:
             for backend in plan.backends:
+                name, defaults = NAMES[backend], drains[(backend, None)]
                 variants = {w: drains[(backend, w)] for w in WORKERS}
-                self._drain_measurements(backend, drains[(backend, None)], variants, limit)
-        if "memory" in plan.groups:
-            sqlite_runs = drains[("sqlite", None)]
-            self.add(
-                Measurement(
-                    "memory.backlog",
-                    f"peak RSS, run --once, {plan.messages:,} messages",
-                    "MB",
-                    [d.process.peak_rss_bytes / MB for d in sqlite_runs],
-                    Target("<", 1.0, f"< {BACKLOG_RSS_MB:.0f} MB", BACKLOG_RSS_MB),
-                    note="SQLite store; wait4's ru_maxrss of the process",
-                )
-            )
-
-    def _drain_measurements(
-        self,
-        backend: str,
-        runs: list[drain.DrainRun],
-        variants: dict[int, list[drain.DrainRun]],
-        limit: Measurement | None,
-    ) -> None:
-        name = NAMES[backend]
-        share = DRAIN_TARGETS[backend]
-        target = None
-        if limit is not None:
-            target = Target(">=", share, f">= {share:.2f} x limit", limit.median)
-        self.add(
-            Measurement(
-                f"drain.{backend}.rate",
-                f"backlog drain, run --once, {name}",
-                "msg/s",
-                [d.rate for d in runs],
-                target,
-                note=(
-                    "whole process: start, intake, SLA scan, acks sent, exit; "
-                    f"default [intake] workers ({os.cpu_count()} CPUs)"
-                ),
-                details=_drain_details(runs),
-            )
-        )
-        self.add(
-            Measurement(
-                f"drain.{backend}.intake_rate",
-                f"  intake pass alone, {name}",
-                "msg/s",
-                [d.intake_rate for d in runs],
-                note="from the summary run --once prints; no target",
-            )
-        )
-        for workers, series in variants.items():
-            self.add(
-                Measurement(
-                    f"drain.{backend}.workers_{workers}.rate",
-                    f"  backlog drain, workers = {workers}, {name}",
-                    "msg/s",
-                    [d.rate for d in series],
-                    note=f"as above, with [intake] workers = {workers}; no target",
-                    details=_drain_details(series),
-                )
-            )
-        counted = [d.statements_per_message for d in runs]
-        if any(c is None for c in counted):
-            say(f"no SQL statement count from the {name} drain: its engine module lacks the hook")
-            return
-        self.add(
-            Measurement(
-                f"drain.{backend}.statements_per_message",
-                f"SQL statements per message, drain, {name}",
-                "stmt/msg",
-                [c for c in counted if c is not None],
-                Target(
-                    "<=",
-                    1.0,
-                    f"<= {STATEMENTS_PER_MESSAGE:g} per message",
+                self.measurements += drain_figures.drain(
+                    backend,
+                    name,
+                    defaults,
+                    variants,
+                    limit,
+                    DRAIN_TARGETS[backend],
                     STATEMENTS_PER_MESSAGE,
-                ),
-                note="whole run --once process, default workers; an executemany counts once",
-                details={
-                    "statements": [d.statements for d in runs],
-                    **{
-                        f"workers_{w}": [d.statements_per_message for d in series]
-                        for w, series in variants.items()
-                    },
-                },
+                )
+                if any(d.statements_per_message is None for d in defaults):
+                    say(
+                        f"no SQL statement count from the {name} drain: "
+                        "its engine module lacks the hook"
+                    )
+        if "memory" in plan.groups:
+            self.add(
+                drain_figures.backlog_memory(
+                    drains[("sqlite", None)], plan.messages, BACKLOG_RSS_MB
+                )
             )
-        )
 
     # --- 5b: one large message -----------------------------------------------------------
 
@@ -285,27 +196,13 @@ class Bench:
         plan = self.plan
         big = mailbox.big_message(plan.big_attachment_bytes, plan.seed)
         size_mb = len(big.raw) / MB
-        values = []
+        runs = []
         for i in range(1, plan.runs + 1):
             run = drain.big_message(self.env, big, f"big-{i}")
-            values.append(run.process.peak_rss_bytes / MB)
-            say(f"large message {i}/{plan.runs}: peak RSS {values[-1]:.0f} MB ({size_mb:.1f} MB)")
-        self.add(
-            Measurement(
-                "memory.big_message",
-                f"peak RSS, one {plan.big_attachment_bytes // 1_000_000} MB attachment",
-                "MB",
-                values,
-                Target(
-                    "<",
-                    BIG_RSS_FACTOR,
-                    f"< {BIG_RSS_FACTOR:.0f} x {size_mb:.1f} MB message",
-                    size_mb,
-                ),
-                note="ratio: peak RSS / the message's size on the server (base64 included)",
-                details={"message_bytes": len(big.raw), "attachment_bytes": len(big.attachment)},
-            )
-        )
+            runs.append(run)
+            rss = run.process.peak_rss_bytes / MB
+            say(f"large message {i}/{plan.runs}: peak RSS {rss:.0f} MB ({size_mb:.1f} MB)")
+        self.add(drain_figures.big_message(runs, big, plan.big_attachment_bytes, BIG_RSS_FACTOR))
 
     # --- 3: acknowledgement latency ------------------------------------------------------
 
@@ -319,54 +216,17 @@ class Bench:
                 f"ack latency {i}/{plan.runs}: median {run.median:.3f} s, p95 {run.p95:.3f} s "
                 f"({plan.probes} messages, one every {plan.probe_interval} s)"
             )
-        details = {"latencies": [r.latencies for r in runs]}
-        self.add(
-            Measurement(
-                "ack_latency.median",
-                "ack latency (IDLE), median",
-                "s",
-                [r.median for r in runs],
-                Target("<", 1.0, f"< {LATENCY_MEDIAN_S} s", LATENCY_MEDIAN_S),
-                note=f"{plan.probes} messages per run, one every {plan.probe_interval} s",
-                details=details,
-            )
+        self.measurements += latency.figures(
+            runs, plan.probes, plan.probe_interval, LATENCY_MEDIAN_S, LATENCY_P95_S
         )
-        self.add(
-            Measurement(
-                "ack_latency.p95",
-                "ack latency (IDLE), p95",
-                "s",
-                [r.p95 for r in runs],
-                Target("<", 1.0, f"< {LATENCY_P95_S:g} s", LATENCY_P95_S),
-            )
-        )
-        if all(r.to_stored for r in runs):
-            self.add(
-                Measurement(
-                    "ack_latency.to_stored",
-                    "  APPEND -> report stored, median",
-                    "s",
-                    [statistics.median(r.to_stored) for r in runs],
-                    note="from the daemon's log timestamps (millisecond resolution)",
-                )
-            )
-            self.add(
-                Measurement(
-                    "ack_latency.stored_to_sink",
-                    "  report stored -> ack at the sink, median",
-                    "s",
-                    [statistics.median(r.stored_to_sink) for r in runs],
-                )
-            )
 
     # --- 4: SLA scan ---------------------------------------------------------------------
 
     def sla(self) -> None:
         plan = self.plan
-        sizes = plan.sla_sizes
         for backend in plan.backends:
             series: dict[int, sla.ScanSeries] = {}
-            for size in sizes:
+            for size in plan.sla_sizes:
                 s = sla.measure(self.env, backend, size, plan.runs)
                 series[size] = s
                 say(
@@ -375,36 +235,7 @@ class Bench:
                     + ", ".join(f"{t * 1000:.1f}" for t in s.seconds)
                     + " ms"
                 )
-                target = None
-                if size <= SLA_AT:
-                    target = Target("<", 1.0, f"< {SLA_MS:.0f} ms", SLA_MS)
-                self.add(
-                    Measurement(
-                        f"sla.{backend}.{size}",
-                        f"SLA scan, {NAMES[backend]}, {size:,} reports",
-                        "ms",
-                        [t * 1000 for t in s.seconds],
-                        target,
-                        note=f"{sla.OPEN} open clocks, {sla.DUE} due",
-                        details={"build_seconds": s.build_seconds, "escalations": s.escalations},
-                    )
-                )
-            if len(sizes) >= 2:
-                top = sizes[-1]
-                base = max((s for s in sizes[:-1] if s <= SLA_AT), default=sizes[-2])
-                growth = [
-                    a / b for a, b in zip(series[top].seconds, series[base].seconds, strict=True)
-                ]
-                self.add(
-                    Measurement(
-                        f"sla.{backend}.growth",
-                        f"SLA scan growth, {NAMES[backend]}, {top:,} / {base:,}",
-                        "x",
-                        growth,
-                        Target("<=", SLA_GROWTH, f"<= {SLA_GROWTH:g} x", 1.0),
-                        note="scan time at the largest store / at the reference store, per run",
-                    )
-                )
+            self.measurements += sla.figures(series, NAMES[backend], SLA_MS, SLA_AT, SLA_GROWTH)
 
     # --- 6: scale ------------------------------------------------------------------------
 
@@ -413,8 +244,7 @@ class Bench:
         large one's account is emptied after each run, as it is half a gigabyte."""
         plan = self.plan
         assert self.mail is not None
-        base, big = plan.messages, plan.scale_messages
-        large = self.spool(big, "scale")
+        large = self.spool(plan.scale_messages, "scale")
         for backend in plan.backends:
             bases: list[drain.DrainRun] = []
             scaled: list[drain.DrainRun] = []
@@ -424,42 +254,15 @@ class Bench:
                 scaled.append(
                     self._drain(backend, large, f"scale-{backend}-{i}", progress, free_mail=True)
                 )
-            name = NAMES[backend]
-            reference = self.add(
-                Measurement(
-                    f"scale.{backend}.base_rate",
-                    f"backlog drain, {base:,} messages, {name}",
-                    "msg/s",
-                    [d.rate for d in bases],
-                    note="the reference of the next row, drained in turn with it",
-                    details=_drain_details(bases),
-                )
-            )
-            self.add(
-                Measurement(
-                    f"scale.{backend}.rate",
-                    f"backlog drain, {big:,} messages, {name}",
-                    "msg/s",
-                    [d.rate for d in scaled],
-                    Target(
-                        ">=",
-                        SCALE_SHARE,
-                        f">= {SCALE_SHARE:.2f} x {base:,}-message rate",
-                        reference.median,
-                    ),
-                    note="whole process, as the drain rows",
-                    details=_drain_details(scaled),
-                )
-            )
-            self.add(
-                Measurement(
-                    f"scale.{backend}.peak_rss",
-                    f"peak RSS, run --once, {big:,} messages, {name}",
-                    "MB",
-                    [d.process.peak_rss_bytes / MB for d in scaled],
-                    Target("<", 1.0, f"< {SCALE_RSS_MB:.0f} MB", SCALE_RSS_MB),
-                    note="wait4's ru_maxrss of the process",
-                )
+            self.measurements += drain_figures.scale(
+                backend,
+                NAMES[backend],
+                bases,
+                scaled,
+                plan.messages,
+                plan.scale_messages,
+                SCALE_SHARE,
+                SCALE_RSS_MB,
             )
         large.path.unlink()
 
@@ -510,17 +313,3 @@ class Bench:
             (directory / f"drain-{backend}.top.txt").write_text(text + "\n", encoding="utf-8")
             self.profiles[backend] = {"raw": str(output), **profile.as_dict()}
             print(text, file=sys.stderr)
-
-
-def _drain_details(runs: list[drain.DrainRun]) -> dict[str, Any]:
-    return {
-        "messages": runs[0].messages,
-        "workers": runs[0].workers,
-        "seconds": [d.process.seconds for d in runs],
-        "intake_seconds": [d.intake_seconds for d in runs],
-        "cpu_seconds": [d.process.cpu_seconds for d in runs],
-        "peak_rss_mb": [d.process.peak_rss_bytes / MB for d in runs],
-        "acks_sent": [d.acks_sent for d in runs],
-        "sql_statements": [d.statements for d in runs],
-        "phases_seconds": [d.phases for d in runs],
-    }
