@@ -44,6 +44,7 @@ from disclosure_inbox.domain.triage.assess import ScopeRules, assess
 from disclosure_inbox.domain.triage.model import Triaged
 from disclosure_inbox.domain.triage.sources import text_sources
 from disclosure_inbox.service import triage
+from disclosure_inbox.service.parsing import EMPTY
 from disclosure_inbox.testing.bulk import fill_triage
 
 LABELLED = Path(__file__).resolve().parent.parent / "tests" / "triage" / "set"
@@ -161,18 +162,10 @@ def _ref(report_id: int) -> str:
     return f"MIO-{report_id:06d}"
 
 
-_PARSED = ParsedMessage(
-    message_id=None,
+_PARSED = replace(
+    EMPTY,
     sender_address="researcher@example.org",
-    sender_name="",
     subject="report",
-    date_header=None,
-    in_reply_to=(),
-    references=(),
-    text="",
-    html="",
-    attachments=(),
-    headers={},
     content_type="text/plain",
     parser="mail-parser",
 )
