@@ -60,7 +60,9 @@ def _cues(category: str, rows: list[tuple[float, str]]) -> list[Cue]:
 # inside a name such as app.m.io).
 _W = r"(?:[^\n.!?。]|\.(?=\S)){0,40}?"
 
-_FIELDS = r"Plugin ID|Plugin Name|Synopsis|Risk Factor|CVSS (v\d )?Base Score|Risk Level|Confidence|Alert|Solution|Instances|Evidence|Vulnerability|Severity|Affected (URL|Host)|Remediation|Description"
+# Field names of scanners' reports (Nessus, ZAP, Burp, Acunetix); not the ones a person's
+# report template has too ("Vulnerability:", "Severity:", "Description:", "Remediation:").
+_FIELDS = r"Plugin ID|Plugin Name|Plugin Output|Synopsis|Risk Factor|CVSS (v\d )?Base Score|Risk Level|Confidence|Alert|Solution|Instances|Evidence|Issue (type|detail|background)|Attack|Parameter|Affected Items?"
 
 # fmt: off
 CUES: tuple[Cue, ...] = tuple(
