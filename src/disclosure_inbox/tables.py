@@ -44,11 +44,14 @@ def text_block(text: str) -> str:
 
 def render_report(data: dict[str, Any]) -> str:
     """``reports show``: the report as ``render`` shows it, with the messages' texts not in
-    their grid but after it all, each under a line that names its message."""
+    their grid but after it all, each under a line that names its message, and each message's
+    signature in one cell of the grid: ``valid 62CF...226E``, or empty."""
     messages = data.get("messages", [])
-    out = render(
-        {**data, "messages": [{k: v for k, v in m.items() if k != "body_text"} for m in messages]}
-    )
+    rows = [
+        {k: _signature_cell(v) if k == "signature" else v for k, v in m.items() if k != "body_text"}
+        for m in messages
+    ]
+    out = render({**data, "messages": rows})
     for m in messages:
         about = ", ".join(_cell(m.get(k), 200) for k in ("direction", "sender", "received_at"))
         named = _cell(m.get("message_id") or "(no Message-ID)", 200)
@@ -56,6 +59,12 @@ def render_report(data: dict[str, Any]) -> str:
             text_block(m.get("body_text") or "") or f"{TEXT_INDENT}(none)\n"
         )
     return out
+
+
+def _signature_cell(signature: dict[str, Any] | None) -> str:
+    if not signature:
+        return ""
+    return " ".join(str(v) for v in (signature.get("status"), signature.get("fingerprint")) if v)
 
 
 def render(data: Any) -> str:

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,13 +21,15 @@ DEMO = Path(__file__).resolve().parents[2] / "demo" / "run.py"
 # The senders of demo/mail: people get a report and an acknowledgement; machines (an
 # out-of-office reply, a bounce, a newsletter) answer nothing in the store, so their mail is
 # unfiled: no report, no reference, no acknowledgement. The follow-up is Priya's second
-# message.
+# message. Noor's report is the one the demo encrypts and signs with keys it makes.
+NOOR = "noor.haddad@example.net"
 PEOPLE = {
     "priya.raman@example.org",
     "lukas@example.net",
     "chen.wei@example.com",
     "juergen.hoffmann@example.net",
     "sam.okafor@example.org",
+    NOOR,
 }
 # Each machine, with the loop rule that makes its mail unfiled.
 MACHINE_RULES = {
@@ -77,7 +80,7 @@ def test_demo_acknowledges_the_people_only_and_stops_its_servers(tmp_path: Path)
     assert done.returncode == 0, output + done.stderr
 
     # The store the demo left behind, read with the real command.
-    def cli_json(*args: str) -> list[dict[str, str]]:
+    def cli_json(*args: str) -> Any:
         done = subprocess.run(
             [sys.executable, "-m", "disclosure_inbox", "--config", str(workdir / "config.toml")]
             + [*args, "--format", "json"],
@@ -117,6 +120,35 @@ def test_demo_acknowledges_the_people_only_and_stops_its_servers(tmp_path: Path)
     ]
     assert sorted(str(m["To"]) for m in sent) == sorted(PEOPLE)
 
+    # OpenPGP: Noor's report was decrypted at intake and its signature checked; the answer was
+    # encrypted to Noor's key and signed with Mio's; the signed security.txt passes its check.
+    [mio_key] = re.findall(r"^  Mio Security <soc@m\.io>  ([0-9A-F]{40}) ", output, re.M)
+    [noor_key] = re.findall(rf"^  Noor Haddad <{re.escape(NOOR)}>  ([0-9A-F]{{40}})$", output, re.M)
+    noor = ref_of[NOOR]
+    stored = [m for m in cli_json("reports", "show", noor)["messages"] if m["sender"] == NOOR]
+    assert [(m["encryption"], m["signature"]) for m in stored] == [
+        ("decrypted", {"fingerprint": noor_key, "status": "valid"})
+    ]
+    shown_noor = _section(output, f"$ disclosure-inbox reports show {noor}")
+    assert re.search(
+        rf"\binbound +report +{re.escape(NOOR)}\b.* decrypted +valid {noor_key}$", shown_noor, re.M
+    )
+    assert "I found an SQL injection in the invoice export" in shown_noor
+    [to_noor] = [m for m in sent if str(m["To"]) == NOOR]
+    assert to_noor.get_content_type() == "multipart/encrypted"
+    assert "Thank you for your report" not in to_noor.as_string()
+    received = output.split(f"== What {NOOR} received", 1)[1].split("\n== ", 1)[0]
+    assert "Content-Type: multipart/encrypted; protocol=application/pgp-encrypted" in received
+    assert f"signature: valid, by {mio_key} (Mio's key)" in received
+    assert "Thank you for your report to Mio." in received
+    security_txt = (workdir / "security.txt").read_text(encoding="utf-8")
+    assert security_txt.startswith("-----BEGIN PGP SIGNED MESSAGE-----")
+    assert "\nContact: mailto:soc@m.io\n" in security_txt
+    [check] = [line for line in output.splitlines() if "security-txt --check" in line]
+    checked = json.loads(_section(output, check))
+    assert checked["signature"] == {"status": "valid", "fingerprint": mio_key}
+    assert checked["problems"] == 0
+
     # The staff side: the notice of Priya's report, the lead's reply with /verify critical,
     # the answer Priya got (no staff address in it), and the clocks it stopped and started.
     priya = ref_of["priya.raman@example.org"]
@@ -132,10 +164,14 @@ def test_demo_acknowledges_the_people_only_and_stops_its_servers(tmp_path: Path)
     assert re.search(r"^acknowledgement .* met$", shown_report, re.MULTILINE)
     assert re.search(r"^resolution .* running$", shown_report, re.MULTILINE)
 
-    # Nothing left running: no Dovecot on the demo's configuration, nothing on its ports.
+    # Nothing left running: no Dovecot on the demo's configuration, no gpg-agent on its GnuPG
+    # homes, nothing on its ports.
     [config] = re.findall(r"^Dovecot .* config (\S+)$", output, re.MULTILINE)
     assert _processes_mentioning(config) == []
     assert not Path(config).exists()  # its files are removed without --keep
+    [homes] = re.findall(r"^OpenPGP keys made in (\S+):$", output, re.MULTILINE)
+    assert _processes_mentioning(homes) == []
+    assert not Path(homes).exists()
     for port in re.findall(r"on 127\.0\.0\.1:(\d+)", output):
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", int(port)), timeout=2).close()
