@@ -64,7 +64,8 @@ class Sealer:
         detail = {"rule": verdict.rule, "encrypted_to": list(verdict.recipients)}
         if not self.rows.seal(row, now, sealed, signed=verdict.sign, **detail):
             return None
-        log.info("%s %s to %s sealed (%s)", row.kind, row.message_id, row.to_address, verdict.rule)
+        how = "encrypted" if sealed is not None else "left plain"
+        log.info("%s %s to %s %s (%s)", row.kind, row.message_id, row.to_address, how, verdict.rule)
         return sealed if sealed is not None else row.raw
 
     def _reporter_key(self, row: Claimed) -> StoredKey | None:
