@@ -15,15 +15,18 @@ How a report is scored, in order:
 3. the target: hosts outside ``[scope] domains`` (and none inside, or only outside ones
    linked, or only outside ones in the subject) add a ``third_party`` cue of 0.7, which a
    reproduction strengthens rather than weakens: the proof is against someone else's host;
-4. a reproduction (``cues.REPRODUCTION``: steps, a request, a payload, "I was able to...")
-   of strength r, halved where the report says it did not exploit or test anything, scales
+4. a reproduction (``cues.REPRODUCTION``) has a strength r: its form (a "Steps to
+   reproduce" heading, a numbered list, a CVSS vector) counts once, by its strongest cue,
+   and what it shows (a request sent, a payload, "I was able to...") adds up; r is halved
+   where the report says it did not exploit or test anything. It scales
    the confidences (``_shown``): by 1 - r/2, ``no_report`` by 1 - 0.8 x the concrete part,
    scanner output and third parties by 1 - concrete/4, and the policy's exclusions (dos,
    spam, social engineering, physical) not at all when no host in scope is named: a report
    of what the researcher did is proved, not answered, by its steps;
 5. a report that names a host in scope with a reproduction of 0.65 or more is what an
    in-scope report looks like: it gets no hint, unless one category is argued in three
-   sentences or more (a report template with "Steps to reproduce" around missing headers);
+   sentences or more (a report template with "Steps to reproduce" around missing headers;
+   scanner output too, unless the report says it was checked by hand);
 6. scanner output found (0.7 or more) scales the other categories by 0.75, and a scanner
    finding the report says was checked by hand (``cues.MANUALLY_CHECKED``) by 0.4;
 7. categories at or over the threshold are hints, highest first, three at most.
