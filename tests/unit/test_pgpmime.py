@@ -165,3 +165,19 @@ def test_found_holds_a_signature_only_when_signed() -> None:
         Found("signed", "pgp-mime", b"data")
     with pytest.raises(ValueError):
         Found("encrypted", "inline", b"data", signature=b"sig")
+
+
+def test_a_part_whose_file_name_cannot_be_decoded_is_passed_over() -> None:
+    # RFC 2231 with a charset Python cannot decode with error handling: reading the name
+    # raises inside the email package; the message is looked at all the same.
+    hostile = (
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+        b"Content-Type: application/octet-stream\r\n"
+        b"Content-Disposition: attachment; filename*=idna''%FF%FE.asc\r\n\r\n"
+        + ARMORED
+        + b"\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
+        + ARMORED
+        + b"\r\n--b--\r\n"
+    )
+    found = detect(_message(b'multipart/mixed; boundary="b"', hostile.split(b"\r\n\r\n", 1)[1]))
+    assert [f.form for f in found] == ["inline"]

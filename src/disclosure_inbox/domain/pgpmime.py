@@ -98,6 +98,12 @@ class _Walk:
         self.budget -= 1
         if self.budget < 0 or depth > MAX_DEPTH:
             return
+        try:
+            self._entity(raw, depth)
+        except (ValueError, LookupError, UnicodeError):
+            return  # a part whose headers cannot be read (a hostile charset) holds no OpenPGP
+
+    def _entity(self, raw: bytes, depth: int) -> None:
         head, body = _split(raw)
         headers = BytesParser(policy=compat32).parsebytes(head, headersonly=True)
         ctype = headers.get_content_type()
@@ -185,7 +191,10 @@ def _payload(raw: bytes) -> bytes:
 
 
 def _filename(headers: Message) -> str | None:
-    name = headers.get_filename()
+    try:
+        name = headers.get_filename()  # RFC 2231 decoding can fail on a hostile charset
+    except (ValueError, LookupError, UnicodeError):
+        return None
     if name is None:
         return None
     try:

@@ -56,7 +56,11 @@ class Opened:
 
 
 def open_message(raw: bytes, parsed: ParsedMessage, pgp: OpenPGP | None) -> Opened:
-    found = detect(raw)
+    try:
+        found = detect(raw)
+    except Exception:  # looking for OpenPGP must never cost a message its intake
+        log.exception("message %s: looking for OpenPGP failed; read as plain", parsed.message_id)
+        return Opened(parsed)
     if not found:
         return Opened(parsed)
     keys = _take_keys(found, parsed.sender_address, pgp)
