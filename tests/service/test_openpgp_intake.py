@@ -265,3 +265,37 @@ def test_without_openpgp_an_encrypted_report_is_stored_as_unreadable(
         "unreadable",
         "no-openpgp-configured",
     )
+
+
+def test_a_new_key_for_an_address_is_taken_only_when_its_owner_proves_it(
+    make_deployment, org_config, pgp_keys, rita, tmp_path
+):
+    from disclosure_inbox.testing.openpgp_keys import make_key, stop_agent
+
+    d = make_deployment(openpgp=org_config)
+    other = make_key(tmp_path / "b", RITA)  # another key naming Rita's address
+    try:
+        first = signed(_report("First", "Text.\n", key=pgp_keys.reporter.public), rita)
+        forged = _report("Forged key", "Use this key from now on.\n", key=other.public)
+        rotated = signed(_report("Rotation", "My new key.\n", key=other.public), rita)
+        d.account.append([first])
+        d.run_once()
+        d.account.append([forged.as_bytes(policy=SMTP)])
+        d.run_once()
+        stored = d.rows("SELECT fingerprint FROM reporter_keys ORDER BY id")
+        assert [r[0] for r in stored] == [pgp_keys.reporter.fingerprint]  # not replaced
+        d.account.append([rotated])
+        d.run_once()
+        stored = d.rows("SELECT fingerprint FROM reporter_keys ORDER BY id")
+        assert [r[0] for r in stored] == [pgp_keys.reporter.fingerprint, other.fingerprint]
+        rules = [
+            json.loads(r[0]) if isinstance(r[0], str) else r[0]
+            for r in d.rows("SELECT detail FROM audit WHERE action LIKE 'key-%' ORDER BY id")
+        ]
+        assert [r["rule"] for r in rules] == [
+            "first-key",
+            "unverified-replacement",
+            "signed-by-stored-key",
+        ]
+    finally:
+        stop_agent(other.home)

@@ -363,6 +363,8 @@ class Writes:
     audit: list[dict[str, Any]] = field(default_factory=list)  # rows of the audit trail
     checkpoints: dict[tuple[str, int], int] = field(default_factory=dict)  # highest UID
     triage: list[Triaged] = field(default_factory=list)  # the new reports' triage
+    # Public keys to store: (address, fingerprint, user IDs, armored, message pk).
+    keys: list[tuple[str, str, tuple[str, ...], str, int | None]] = field(default_factory=list)
 
     def stored(self) -> list[Decision]:
         return [d for d in self.decisions if d.outcome is not Outcome.DUPLICATE]

@@ -57,6 +57,7 @@ from disclosure_inbox.domain.intake import (
 from disclosure_inbox.domain.model import Outcome, RawMessage
 from disclosure_inbox.domain.passes import Done, IntakeResult
 from disclosure_inbox.ports import Mailbox, Transaction
+from disclosure_inbox.service import keys as offered_keys
 from disclosure_inbox.service import triage
 from disclosure_inbox.service.acks import machine_check
 from disclosure_inbox.service.parsing import EMPTY, ParseFailure, Parser, Parsing
@@ -310,6 +311,7 @@ class Intake:
         )
         describe(writes, now)
         triage.plan(tx, writes, now)
+        offered_keys.plan(tx, self.settings, writes, now)
         self.planner.plan(writes, found, now)
         return writes
 

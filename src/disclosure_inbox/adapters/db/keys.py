@@ -61,6 +61,17 @@ def store_offered(
     return len(new)
 
 
+def fingerprints_of(tx: Session, addresses: Iterable[str]) -> dict[str, set[str]]:
+    """The fingerprints stored for each of ``addresses`` (lower-cased)."""
+    wanted = sorted({a.lower() for a in addresses})
+    out: dict[str, set[str]] = {}
+    for address, fingerprint in tx.execute(
+        select(ReporterKey.address, ReporterKey.fingerprint).where(ReporterKey.address.in_(wanted))
+    ):
+        out.setdefault(address, set()).add(fingerprint)
+    return out
+
+
 def newest_for(tx: Session, address: str) -> StoredKey | None:
     """The key stored last for ``address``, if any: the one mail to it is encrypted to."""
     row = tx.execute(

@@ -227,9 +227,8 @@ def apply(tx: Session, writes: Writes, now: datetime) -> dict[int, int]:
     keys.store_offered(
         tx,
         (
-            (d.incoming.parsed.sender_address, fpr, uids, armored, message(d.message_pk))
-            for d in stored
-            for fpr, uids, armored in d.incoming.offered_keys
+            (address, fpr, uids, armored, message(pk))
+            for address, fpr, uids, armored, pk in writes.keys
         ),
         now,
     )
