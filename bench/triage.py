@@ -42,7 +42,7 @@ from disclosure_inbox.domain.model import Outcome, ParsedMessage
 from disclosure_inbox.domain.triage import duplicates
 from disclosure_inbox.domain.triage.assess import ScopeRules, assess
 from disclosure_inbox.domain.triage.model import Triaged
-from disclosure_inbox.domain.triage.sources import text_sources
+from disclosure_inbox.domain.triage.sources import sources_of
 from disclosure_inbox.service import triage
 from disclosure_inbox.service.parsing import EMPTY
 from disclosure_inbox.testing.bulk import fill_triage
@@ -94,13 +94,7 @@ def _scope(domain: str) -> ScopeRules:
 
 def _assessed(parsed: ParsedMessage, scope: ScopeRules) -> None:
     # As the parse step does it (``service/parsing._assess``).
-    sources = text_sources(
-        parsed.subject,
-        parsed.text,
-        "",
-        [(a.filename, a.content_type, a.content) for a in parsed.attachments],
-    )
-    assess(sources, scope)
+    assess(sources_of(parsed), scope)
 
 
 def measure_assess(group: Messages, runs: int) -> AssessSeries:

@@ -23,7 +23,7 @@ from disclosure_inbox.domain.errors import UsageError
 from disclosure_inbox.domain.triage.assess import ScopeRules, assess
 from disclosure_inbox.domain.triage.evaluation import LABELS, score
 from disclosure_inbox.domain.triage.model import IN_SCOPE
-from disclosure_inbox.domain.triage.sources import text_sources
+from disclosure_inbox.domain.triage.sources import sources_of
 from disclosure_inbox.service.app import App
 from disclosure_inbox.service.drafts import out_of_scope
 from disclosure_inbox.service.triage import reassess, scope_rules
@@ -98,10 +98,7 @@ def evaluate(settings: Settings | None, folder: Path, labels_path: Path) -> dict
     pairs, rows, spent = [], [], 0.0
     for (name, label), p in zip(labelled, parsed, strict=True):
         started = time.perf_counter()
-        sources = text_sources(
-            p.subject, p.text, "", [(a.filename, a.content_type, a.content) for a in p.attachments]
-        )
-        found = assess(sources, scope)
+        found = assess(sources_of(p), scope)
         spent += time.perf_counter() - started
         top = found.hints[0].category if found.hints else IN_SCOPE
         pairs.append((label, top))

@@ -30,7 +30,7 @@ subdomains other people control.)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -116,6 +116,19 @@ def _tokens(ev: StaffEvidence, problem: TokenProblem | None) -> list[TokenCheck]
     return [c for c in ev.token_checks if c.recipient == ev.from_address and c.problem == problem]
 
 
+def aligned_dkim_pass(
+    results: Sequence[AuthResult], trusted: frozenset[str], from_address: str
+) -> AuthResult | None:
+    """The first DKIM pass from a trusted authserv-id for a domain aligned with From's:
+    what proves a message comes from its From domain (also for a reporter's new key)."""
+    from_domain = _domain(from_address)
+    for r in results:
+        trusted_pass = r.method == "dkim" and r.authserv_id in trusted and r.result == "pass"
+        if trusted_pass and aligned(r.domain, from_domain):
+            return r
+    return None
+
+
 def _trusted_dkim(ev: StaffEvidence) -> list[AuthResult]:
     return [
         r
@@ -140,11 +153,8 @@ def reply_token(ev: StaffEvidence) -> str | None:
 
 
 def dkim_aligned(ev: StaffEvidence) -> str | None:
-    from_domain = _domain(ev.from_address)
-    for r in _trusted_dkim(ev):
-        if r.result == "pass" and aligned(r.domain, from_domain):
-            return f"{_quote(r.authserv_id)}: dkim=pass for {_quote(r.domain)}"
-    return None
+    r = aligned_dkim_pass(ev.auth_results, ev.trusted_authserv_ids, ev.from_address)
+    return f"{_quote(r.authserv_id)}: dkim=pass for {_quote(r.domain)}" if r else None
 
 
 def token_other_recipient(ev: StaffEvidence) -> str | None:

@@ -57,12 +57,6 @@ def plan(tx: Transaction, settings: Settings, writes: Writes, now: datetime) -> 
 def dkim_aligned(settings: Settings, d: Decision) -> bool:
     """A DKIM pass, from an authserv-id of ours, for a domain aligned with the From's."""
     parsed = d.incoming.parsed
-    domain = parsed.sender_address.rpartition("@")[2]
-    trusted = set(settings.staff.trusted_authserv_ids)
-    return any(
-        r.method == "dkim"
-        and r.result == "pass"
-        and r.authserv_id in trusted
-        and staff.aligned(r.domain, domain)
-        for r in trusted_first(settings, parsed.auth_results)
-    )
+    results = trusted_first(settings, parsed.auth_results)
+    trusted = frozenset(settings.staff.trusted_authserv_ids)
+    return staff.aligned_dkim_pass(results, trusted, parsed.sender_address) is not None

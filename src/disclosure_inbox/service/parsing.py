@@ -42,7 +42,7 @@ from disclosure_inbox.domain.model import ParsedMessage, RawMessage
 from disclosure_inbox.domain.refs import refs_in_subject
 from disclosure_inbox.domain.triage.assess import ScopeRules, assess
 from disclosure_inbox.domain.triage.model import Assessment
-from disclosure_inbox.domain.triage.sources import text_sources
+from disclosure_inbox.domain.triage.sources import sources_of
 from disclosure_inbox.service.pgpin import Opened, open_message
 
 log = logging.getLogger(__name__)
@@ -117,10 +117,9 @@ def prepare(raw: RawMessage) -> Incoming:
         except Exception as exc:  # both parsers gave up (e.g. nesting past the stack)
             outcome, problem = "unparseable", f"{type(exc).__name__}: {exc}"
             parsed = _headers_or_nothing(raw.raw)
-    opened = Opened(parsed)
-    if outcome not in ("oversized", "unparseable"):
-        opened = open_message(raw.raw, parsed, _pgp)
-        parsed = opened.parsed
+    readable = outcome not in ("oversized", "unparseable")
+    opened = open_message(raw.raw, parsed, _pgp) if readable else Opened(parsed)
+    parsed = opened.parsed
     stored = tuple(
         StoredAttachment(a.filename, a.content_type, len(a.content), blobs.put(a.content))
         for a in parsed.attachments
@@ -139,7 +138,7 @@ def prepare(raw: RawMessage) -> Incoming:
         quoted_ids=_quoted_own_ids(parsed, raw.raw, s.message_id_domain),
         attachments=stored,
         max_bytes=s.max_message_bytes,
-        triage=_assess(parsed, s.scope) if outcome not in ("oversized", "unparseable") else None,
+        triage=_assess(parsed, s.scope) if readable else None,
         encryption=opened.encryption,
         encryption_problem=opened.problem,
         signature=opened.signature,
@@ -152,14 +151,7 @@ def _assess(parsed: ParsedMessage, scope: ScopeRules | None) -> Assessment | Non
     if scope is None:
         return None
     try:
-        # The text is the HTML part's text already where a message has no plain part.
-        sources = text_sources(
-            parsed.subject,
-            parsed.text,
-            "",
-            [(a.filename, a.content_type, a.content) for a in parsed.attachments],
-        )
-        return assess(sources, scope)
+        return assess(sources_of(parsed), scope)
     except Exception:
         log.exception("triage of message %s failed; it is stored without", parsed.message_id)
         return None

@@ -27,6 +27,7 @@ from __future__ import annotations
 import codecs
 from collections.abc import Sequence
 
+from disclosure_inbox.domain.model import ParsedMessage
 from disclosure_inbox.domain.triage.model import Source
 
 DEFAULT_LIMIT = 262_144  # characters a source, 256 Ki
@@ -146,3 +147,10 @@ def text_sources(
             sources.append(Source("attachment:" + filename, decoded))
             budget -= len(decoded)
     return tuple(sources)
+
+
+def sources_of(parsed: ParsedMessage) -> tuple[Source, ...]:
+    """The texts of a parsed message, as the parse step reads them (its text is the HTML
+    part's already where the message has no plain part)."""
+    attachments = [(a.filename, a.content_type, a.content) for a in parsed.attachments]
+    return text_sources(parsed.subject, parsed.text, "", attachments)
